@@ -1,0 +1,1 @@
+"""Alembic migrations for Teller's schema; run them through `db.migrate`."""
