@@ -48,7 +48,9 @@ def ranks(scores: Scores) -> dict[int, int]:
     return {key: position for position, (key, _) in enumerate(ordered, start=1)}
 
 
-def rrf(dense: Scores, sparse: Scores, *, k: int = 60, dense_weight: float = 0.5) -> dict[int, float]:
+def rrf(
+    dense: Scores, sparse: Scores, *, k: int = 60, dense_weight: float = 0.5
+) -> dict[int, float]:
     """Weighted reciprocal rank fusion: ``sum_i w_i / (k + rank_i(d))``.
 
     ``k = 60`` is the constant of Cormack et al. (2009). With ``dense_weight = 0.5``

@@ -1,0 +1,521 @@
+"""The embedded index: BM25 (tantivy) + dense vectors (usearch) in the data dir.
+
+Why these libraries: tantivy is a Lucene-class search library (BM25, Snowball
+stemming, boolean and range queries, transactional commits, incremental deletes)
+with maintained Python bindings; usearch is a maintained HNSW vector index with
+incremental add/remove, exact search for small collections and a single-file
+snapshot. Neither needs a server.
+
+Durability: tantivy commits every write. The vector snapshot is written by `flush()`
+(the knowledge service calls it after each ingest batch and on shutdown). SQL keeps
+every chunk's embedding, so after a crash the service reconciles the index with the
+database (`keys()` reports only chunks present in both structures) without
+re-embedding anything.
+
+One process owns an index directory at a time (an exclusive `flock`); a second one
+gets `IndexUnavailableError` telling it to go through the running server's API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import tantivy
+from usearch.index import Index as VectorIndex
+
+from retrieval import fusion
+from retrieval.analysis import ANALYZER_NAME, build_analyzer, query_terms
+from retrieval.errors import IndexUnavailableError
+from retrieval.types import (
+    FusionMethod,
+    IndexedChunk,
+    SearchFilters,
+    SearchHit,
+    SearchRequest,
+    Vector,
+)
+
+log = logging.getLogger(__name__)
+
+_NO_START = dt.date.min.toordinal()
+_NO_END = dt.date.max.toordinal()
+_META_FILE = "index.json"
+_VECTORS_FILE = "vectors.usearch"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    doc_id: str
+    version: int
+    ordinal: int
+    title: str
+    section_path: tuple[str, ...]
+    text: str
+    metadata: Mapping[str, Any]
+    product: str | None
+    document_type: str | None
+    valid_from: int
+    valid_until: int
+
+    def matches(self, filters: SearchFilters) -> bool:
+        if filters.product is not None and self.product != filters.product.lower():
+            return False
+        if (
+            filters.document_type is not None
+            and self.document_type != filters.document_type.lower()
+        ):
+            return False
+        if filters.valid_on is not None:
+            day = filters.valid_on.toordinal()
+            if not self.valid_from <= day <= self.valid_until:
+                return False
+        return True
+
+
+def _day(value: Any, default: int) -> int:
+    if value in (None, ""):
+        return default
+    if isinstance(value, dt.datetime):
+        return value.date().toordinal()
+    if isinstance(value, dt.date):
+        return value.toordinal()
+    return dt.date.fromisoformat(str(value)[:10]).toordinal()
+
+
+def _record(chunk: IndexedChunk) -> _Record:
+    meta = chunk.metadata
+    product = meta.get("product")
+    doc_type = meta.get("document_type")
+    return _Record(
+        doc_id=chunk.doc_id,
+        version=chunk.version,
+        ordinal=chunk.ordinal,
+        title=chunk.title,
+        section_path=tuple(chunk.section_path),
+        text=chunk.text,
+        metadata=dict(meta),
+        product=str(product).lower() if product else None,
+        document_type=str(doc_type).lower() if doc_type else None,
+        valid_from=_day(meta.get("effective_from"), _NO_START),
+        valid_until=_day(meta.get("effective_until"), _NO_END),
+    )
+
+
+def _payload(rec: _Record) -> bytes:
+    return json.dumps(
+        {
+            "doc_id": rec.doc_id,
+            "version": rec.version,
+            "ordinal": rec.ordinal,
+            "title": rec.title,
+            "section_path": list(rec.section_path),
+            "text": rec.text,
+            "metadata": rec.metadata,
+        },
+        ensure_ascii=False,
+        default=str,
+    ).encode()
+
+
+class EmbeddedIndex:
+    """`IndexBackend` over tantivy + usearch files in one directory."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        dimension: int,
+        fusion: FusionMethod = "convex",
+        dense_weight: float = 0.7,
+        rrf_k: int = 60,
+        candidates: int = 100,
+        exact_threshold: int = 20_000,
+    ):
+        if dimension < 1:
+            raise ValueError("dimension must be positive")
+        if not 0.0 <= dense_weight <= 1.0:
+            raise ValueError("dense_weight must be within [0, 1]")
+        if candidates < 1:
+            raise ValueError("candidates must be at least 1")
+        self.path = Path(path)
+        self.dimension = dimension
+        self.fusion: FusionMethod = fusion
+        self.dense_weight = dense_weight
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.exact_threshold = exact_threshold
+        self._lock = threading.RLock()
+        self._lock_file: IO[str] | None = None
+        self._records: dict[int, _Record] = {}
+        self._vectors_dirty = False
+        self._index: tantivy.Index | None = None
+        self._writer: tantivy.IndexWriter | None = None
+        self._searcher: tantivy.Searcher | None = None
+        self._vectors: VectorIndex | None = None
+        self._analyzer = build_analyzer()
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def open(self) -> EmbeddedIndex:
+        """Lock the directory, open (or create) both structures and load the records."""
+        with self._lock:
+            if self._index is not None:
+                return self
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._acquire_dir_lock()
+            try:
+                self._check_meta()
+                self._open_bm25()
+                self._open_vectors()
+            except BaseException:
+                self._release_dir_lock()
+                raise
+        return self
+
+    def _acquire_dir_lock(self) -> None:
+        handle = open(self.path / "LOCK", "a+")  # noqa: SIM115 - held for the index lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise IndexUnavailableError(
+                f"the index in {self.path} is in use by another Teller process (pid {owner}); "
+                "send documents and searches to that server's API (for example "
+                "`teller ingest --api http://HOST:PORT`), or stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def _release_dir_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _check_meta(self) -> None:
+        meta_path = self.path / _META_FILE
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("dimension") != self.dimension:
+                raise IndexUnavailableError(
+                    f"the index in {self.path} holds {meta.get('dimension')}-dimensional vectors "
+                    f"but the embedding model makes {self.dimension}; run `teller reindex` "
+                    "or point TELLER_DATA_DIR elsewhere"
+                )
+            if meta.get("format") != FORMAT_VERSION:
+                raise IndexUnavailableError(
+                    f"the index in {self.path} has format {meta.get('format')}, this Teller "
+                    f"reads {FORMAT_VERSION}; run `teller reindex`"
+                )
+        else:
+            meta_path.write_text(
+                json.dumps({"format": FORMAT_VERSION, "dimension": self.dimension})
+            )
+
+    @staticmethod
+    def _schema() -> tantivy.Schema:
+        sb = tantivy.SchemaBuilder()
+        sb.add_integer_field("key", stored=True, indexed=True, fast=True)
+        sb.add_text_field("body", stored=False, tokenizer_name=ANALYZER_NAME)
+        sb.add_text_field("product", stored=False, tokenizer_name="raw")
+        sb.add_text_field("document_type", stored=False, tokenizer_name="raw")
+        sb.add_integer_field("valid_from", indexed=True, fast=True)
+        sb.add_integer_field("valid_until", indexed=True, fast=True)
+        sb.add_bytes_field("payload", stored=True)
+        return sb.build()
+
+    def _open_bm25(self) -> None:
+        bm25_dir = self.path / "bm25"
+        bm25_dir.mkdir(exist_ok=True)
+        self._schema_obj = self._schema()
+        try:
+            index = tantivy.Index(self._schema_obj, path=str(bm25_dir), reuse=True)
+        except ValueError as exc:
+            raise IndexUnavailableError(
+                f"the BM25 index in {bm25_dir} could not be opened ({exc}); run `teller reindex`"
+            ) from exc
+        index.register_tokenizer(ANALYZER_NAME, build_analyzer())
+        self._index = index
+        index.reload()
+        self._searcher = index.searcher()
+        self._records = self._load_records(self._searcher)
+
+    def _load_records(self, searcher: tantivy.Searcher) -> dict[int, _Record]:
+        total = searcher.num_docs
+        records: dict[int, _Record] = {}
+        if total == 0:
+            return records
+        for _, address in searcher.search(tantivy.Query.all_query(), total, count=False).hits:
+            doc = searcher.doc(address)
+            key = int(doc["key"][0])
+            data = json.loads(bytes(doc["payload"][0]))
+            chunk = IndexedChunk(
+                key=key,
+                doc_id=data["doc_id"],
+                version=data["version"],
+                ordinal=data["ordinal"],
+                title=data["title"],
+                section_path=tuple(data["section_path"]),
+                text=data["text"],
+                context="",
+                metadata=data["metadata"],
+            )
+            records[key] = _record(chunk)
+        return records
+
+    def _open_vectors(self) -> None:
+        vectors = VectorIndex(ndim=self.dimension, metric="cos", dtype="f32")
+        snapshot = self.path / _VECTORS_FILE
+        if snapshot.exists():
+            try:
+                vectors.load(str(snapshot))
+            except Exception as exc:  # a torn or foreign file: rebuild from SQL
+                log.warning("vector snapshot %s unreadable (%s); it will be rebuilt", snapshot, exc)
+                vectors = VectorIndex(ndim=self.dimension, metric="cos", dtype="f32")
+        self._vectors = vectors
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is None:
+                return
+            self.flush()
+            self._writer = None
+            self._searcher = None
+            self._index = None
+            self._vectors = None
+            self._records = {}
+            self._release_dir_lock()
+
+    def __enter__(self) -> EmbeddedIndex:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require_open(self) -> tuple[tantivy.Index, tantivy.Searcher, VectorIndex]:
+        if self._index is None or self._searcher is None or self._vectors is None:
+            raise IndexUnavailableError("the embedded index is not open; call open() first")
+        return self._index, self._searcher, self._vectors
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        if not chunks:
+            return
+        for chunk in chunks:
+            if chunk.embedding is None:
+                raise ValueError(f"chunk {chunk.key} has no embedding")
+            if chunk.embedding.shape != (self.dimension,):
+                raise ValueError(
+                    f"chunk {chunk.key} has a {chunk.embedding.shape} embedding, "
+                    f"expected ({self.dimension},)"
+                )
+        with self._lock:
+            index, _, vectors = self._require_open()
+            writer = self._get_writer(index)
+            records = {chunk.key: _record(chunk) for chunk in chunks}
+            for chunk in chunks:
+                writer.delete_documents_by_term("key", chunk.key)
+                rec = records[chunk.key]
+                doc = tantivy.Document()
+                doc.add_integer("key", chunk.key)
+                doc.add_text("body", chunk.indexed_text)
+                if rec.product:
+                    doc.add_text("product", rec.product)
+                if rec.document_type:
+                    doc.add_text("document_type", rec.document_type)
+                doc.add_integer("valid_from", rec.valid_from)
+                doc.add_integer("valid_until", rec.valid_until)
+                doc.add_bytes("payload", _payload(rec))
+                writer.add_document(doc)
+            self._commit(index, writer)
+            keys = np.array([c.key for c in chunks], dtype=np.uint64)
+            present = [int(k) for k in keys if vectors.contains(int(k))]
+            if present:
+                vectors.remove(present)
+            matrix = np.stack([c.embedding for c in chunks if c.embedding is not None])
+            vectors.add(keys, matrix.astype(np.float32, copy=False))
+            self._records.update(records)
+            self._vectors_dirty = True
+
+    def delete(self, keys: Sequence[int]) -> None:
+        if not keys:
+            return
+        with self._lock:
+            index, _, vectors = self._require_open()
+            writer = self._get_writer(index)
+            for key in keys:
+                writer.delete_documents_by_term("key", int(key))
+            self._commit(index, writer)
+            present = [int(k) for k in keys if vectors.contains(int(k))]
+            if present:
+                vectors.remove(present)
+                self._vectors_dirty = True
+            for key in keys:
+                self._records.pop(int(key), None)
+
+    def _get_writer(self, index: tantivy.Index) -> tantivy.IndexWriter:
+        if self._writer is None:
+            self._writer = index.writer(heap_size=64_000_000, num_threads=1)
+        return self._writer
+
+    def _commit(self, index: tantivy.Index, writer: tantivy.IndexWriter) -> None:
+        try:
+            writer.commit()
+        except Exception as exc:
+            writer.rollback()
+            raise IndexUnavailableError(f"the BM25 index could not be written: {exc}") from exc
+        index.reload()
+        self._searcher = index.searcher()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._vectors is None or not self._vectors_dirty:
+                return
+            target = self.path / _VECTORS_FILE
+            tmp = target.with_suffix(".tmp")
+            self._vectors.save(str(tmp))
+            os.replace(tmp, target)
+            self._vectors_dirty = False
+
+    # -- reads ------------------------------------------------------------------------
+
+    def keys(self) -> set[int]:
+        with self._lock:
+            _, _, vectors = self._require_open()
+            return {key for key in self._records if vectors.contains(key)}
+
+    def count(self) -> int:
+        with self._lock:
+            self._require_open()
+            return len(self._records)
+
+    def search(self, request: SearchRequest, query_vector: Vector | None = None) -> list[SearchHit]:
+        if request.k < 1:
+            raise ValueError("k must be at least 1")
+        if request.mode != "bm25" and query_vector is None:
+            raise ValueError(f"{request.mode} search needs the query vector")
+        with self._lock:
+            _, searcher, vectors = self._require_open()
+            n = max(self.candidates, request.k)
+            sparse = self._bm25(searcher, request, n) if request.mode != "dense" else {}
+            dense = (
+                self._dense(vectors, query_vector, request.filters, n)
+                if request.mode != "bm25" and query_vector is not None
+                else {}
+            )
+            if request.mode == "bm25":
+                fused = dict(sparse)
+            elif request.mode == "dense":
+                fused = dict(dense)
+            elif self.fusion == "rrf":
+                fused = fusion.rrf(dense, sparse, k=self.rrf_k)
+            else:
+                fused = fusion.convex(dense, sparse, dense_weight=self.dense_weight)
+            hits = []
+            for rank, (key, score) in enumerate(fusion.top_k(fused, request.k), start=1):
+                rec = self._records.get(key)
+                if rec is None:  # in one structure only: reconciliation will repair it
+                    continue
+                hits.append(
+                    SearchHit(
+                        key=key,
+                        doc_id=rec.doc_id,
+                        version=rec.version,
+                        title=rec.title,
+                        section_path=rec.section_path,
+                        text=rec.text,
+                        metadata=rec.metadata,
+                        score=float(score),
+                        bm25_score=sparse.get(key),
+                        dense_score=dense.get(key),
+                        rank=rank,
+                    )
+                )
+            return hits
+
+    def _bm25(self, searcher: tantivy.Searcher, request: SearchRequest, n: int) -> dict[int, float]:
+        terms = query_terms(self._analyzer, request.query)
+        if not terms:
+            return {}
+        schema = self._schema_obj
+        should = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boost_query(
+                    tantivy.Query.term_query(schema, "body", t.term, index_option="freq"), t.boost
+                ),
+            )
+            for t in terms
+        ]
+        query = tantivy.Query.boolean_query(should)
+        clauses = self._filter_clauses(request.filters)
+        if clauses:
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *clauses])
+        result: dict[int, float] = {}
+        for score, address in searcher.search(query, n, count=False).hits:
+            result[int(searcher.doc(address)["key"][0])] = float(score)
+        return result
+
+    def _filter_clauses(self, filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+        schema = self._schema_obj
+        clauses: list[tantivy.Query] = []
+        if filters.product is not None:
+            clauses.append(tantivy.Query.term_query(schema, "product", filters.product.lower()))
+        if filters.document_type is not None:
+            clauses.append(
+                tantivy.Query.term_query(schema, "document_type", filters.document_type.lower())
+            )
+        if filters.valid_on is not None:
+            day = filters.valid_on.toordinal()
+            clauses.append(
+                tantivy.Query.range_query(
+                    schema, "valid_from", tantivy.FieldType.Integer, _NO_START, day
+                )
+            )
+            clauses.append(
+                tantivy.Query.range_query(
+                    schema, "valid_until", tantivy.FieldType.Integer, day, _NO_END
+                )
+            )
+        return [(tantivy.Occur.Must, tantivy.Query.const_score_query(c, 0.0)) for c in clauses]
+
+    def _dense(
+        self, vectors: VectorIndex, query_vector: Vector, filters: SearchFilters, n: int
+    ) -> dict[int, float]:
+        size = len(vectors)
+        if size == 0:
+            return {}
+        exact = size <= self.exact_threshold
+        # Filters are applied after the vector search: exact search scans everything
+        # below the threshold; above it we over-fetch (documented in the README).
+        want = n if filters.is_empty() else size if exact else n * 10
+        matches = vectors.search(
+            np.asarray(query_vector, dtype=np.float32), min(want, size), exact=exact
+        )
+        result: dict[int, float] = {}
+        for key, distance in zip(matches.keys, matches.distances, strict=True):
+            key = int(key)
+            rec = self._records.get(key)
+            if rec is None or not rec.matches(filters):
+                continue
+            result[key] = 1.0 - float(distance)
+            if len(result) >= n:
+                break
+        return result

@@ -1,0 +1,95 @@
+"""Sentence-transformers embedder, loaded from a local directory (no network)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.errors import ModelLoadError
+from retrieval.types import Matrix, Vector
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+class SentenceTransformerEmbedder:
+    """`Embedder` backed by a sentence-transformers model directory.
+
+    The constructor only validates the path; `load()` reads the weights (once, at
+    start-up). Vectors are L2-normalised float32, so cosine similarity is a dot product.
+    """
+
+    def __init__(self, model_path: str | Path, *, batch_size: int = 32, device: str = "cpu"):
+        path = Path(model_path)
+        if not path.is_dir():
+            raise ModelLoadError(
+                f"embedding model directory {path} does not exist; set TELLER_EMBEDDING_MODEL "
+                "to a local sentence-transformers folder"
+            )
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._path = path
+        self._batch_size = batch_size
+        self._device = device
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._path.name if self._path.name != "model" else self._path.parent.name
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def dimension(self) -> int:
+        dim = self._loaded().get_embedding_dimension()
+        if dim is None:
+            raise ModelLoadError(f"model at {self._path} does not report its dimension")
+        return int(dim)
+
+    def load(self) -> None:
+        """Load the weights now (idempotent, thread-safe)."""
+        self._loaded()
+
+    def _loaded(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+
+                    try:
+                        self._model = SentenceTransformer(
+                            str(self._path), device=self._device, local_files_only=True
+                        )
+                    except Exception as exc:  # any loader failure means a bad model folder
+                        raise ModelLoadError(
+                            f"could not load the embedding model from {self._path}: {exc}"
+                        ) from exc
+        return self._model
+
+    def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._loaded().encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> Vector:
+        return self.embed_documents([text])[0]
