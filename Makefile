@@ -13,10 +13,16 @@ TELLER_DATA_DIR ?= $(CURDIR)/.teller-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# The venv depends on the lock and on pyproject's [project] table (deps, entry points),
+# not on tool settings, so editing lint config does not rebuild it.
+export LOCK_HASH := import hashlib, json, tomllib; \
+  project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+  print(hashlib.sha256((open("$(LOCK)").read() + json.dumps(project, sort_keys=True)).encode()).hexdigest())
+
 .PHONY: setup run test lint typecheck pytest lock bench-retrieval bench-scale clean
 
 setup: ## Create .venv from requirements.lock (skipped when the lock hash is unchanged)
-	want="$$(cat $(LOCK) pyproject.toml | sha256sum | cut -d' ' -f1)"
+	@want="$$($(PYTHON) -c "$$LOCK_HASH")"
 	if [[ -x $(VENV)/bin/python && -f $(STAMP) && "$$(cat $(STAMP))" == "$$want" ]]; then
 	  exit 0
 	fi

@@ -1,0 +1,102 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retrieval.types import SearchFilters
+
+
+class FiltersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: str | None = Field(default=None, max_length=200)
+    document_type: str | None = Field(default=None, max_length=200)
+    valid_on: dt.date | None = Field(default=None, description="Only passages valid on this date.")
+
+    def to_domain(self) -> SearchFilters:
+        return SearchFilters(
+            product=self.product, document_type=self.document_type, valid_on=self.valid_on
+        )
+
+
+class SearchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=5, ge=1, le=100)
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+
+
+class HitOut(BaseModel):
+    rank: int
+    chunk_id: int
+    doc_id: str
+    version: int
+    title: str
+    section: list[str]
+    text: str
+    metadata: dict[str, Any]
+    score: float
+    bm25_score: float | None
+    dense_score: float | None
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: str
+    hits: list[HitOut]
+    timings_ms: dict[str, float]
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^\s/]+$")
+    title: str = Field(default="", max_length=1000)
+    text: str = Field(min_length=1)
+    source: str | None = Field(default=None, max_length=1024)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+
+
+class IngestItemOut(BaseModel):
+    source: str
+    status: Literal["created", "updated", "unchanged", "failed"]
+    doc_id: str | None = None
+    version: int | None = None
+    chunks: int = 0
+    error: str | None = None
+    error_type: str | None = None
+
+
+class IngestOut(BaseModel):
+    results: list[IngestItemOut]
+    failed: int
+    succeeded: int
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    version: int
+    content_hash: str
+    chunks: int
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DocumentListOut(BaseModel):
+    documents: list[DocumentOut]
+    total: int

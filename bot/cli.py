@@ -1,0 +1,293 @@
+"""The `teller` command line: serve, migrate, ingest, search, reindex, demo, bench."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+app = typer.Typer(help="Teller: grounded customer-service answers for banks.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo knowledge base of a fictional bank.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(demo_app, name="demo")
+
+DEMO_DIR = Path(__file__).parent / "demo" / "knowledge"
+
+ApiOption = Annotated[
+    str | None,
+    typer.Option("--api", help="Send the request to a running Teller server at this URL."),
+]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        _fail(f"invalid configuration ({field}): {first['msg']}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _runtime() -> Iterator[Any]:
+    from bot.runtime import build_runtime
+    from db.errors import DatabaseError
+    from retrieval.errors import RetrievalError
+
+    try:
+        runtime = build_runtime(_settings())
+    except (DatabaseError, RetrievalError) as exc:
+        _fail(str(exc))
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _api_call(method: str, url: str, **kwargs: Any) -> Any:
+    import httpx
+
+    try:
+        response = httpx.request(method, url, timeout=120, **kwargs)
+    except httpx.HTTPError as exc:
+        _fail(f"could not reach {url}: {exc}")
+    if response.status_code >= 400 and response.status_code != 207:
+        try:
+            message = response.json()["error"]["message"]
+        except Exception:
+            message = response.text[:500]
+        _fail(f"{response.status_code}: {message}")
+    return response.json()
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (TELLER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TELLER_PORT).")] = None,
+) -> None:
+    """Start the API (OpenAPI docs at /docs, probes at /healthz and /readyz)."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = _settings()
+    logging.getLogger().setLevel(logging.INFO)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest revision."""
+    from db.errors import DatabaseError
+    from db.migrate import current_revision, upgrade
+
+    settings = _settings()
+    settings.ensure_dirs()
+    try:
+        upgrade(settings.sqlalchemy_url)
+        typer.echo(f"database at revision {current_revision(settings.sqlalchemy_url)}")
+    except DatabaseError as exc:
+        _fail(str(exc))
+
+
+def _expand(paths: list[Path]) -> Iterator[Path]:
+    from retrieval.parsers import SUPPORTED_EXTENSIONS
+
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUPPORTED_EXTENSIONS:
+                    yield child
+        else:
+            yield path
+
+
+def _print_outcomes(outcomes: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"results": outcomes}, indent=2))
+        return
+    for o in outcomes:
+        if o["status"] == "failed":
+            typer.secho(f"failed     {o['source']}: {o['error']}", fg=typer.colors.RED, err=True)
+        else:
+            typer.echo(
+                f"{o['status']:<10} {o['doc_id']} (v{o['version'] or '-'}, {o['chunks']} chunks)"
+            )
+    failed = sum(o["status"] == "failed" for o in outcomes)
+    typer.echo(f"{len(outcomes) - failed} ok, {failed} failed")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders.")] = None,
+    beir: Annotated[Path | None, typer.Option(help="A BEIR folder with corpus.jsonl.")] = None,
+    api: ApiOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add or update documents (Markdown, HTML, text, PDF, CSV, JSON Lines)."""
+    from dataclasses import asdict
+
+    if not paths and beir is None:
+        _fail("give files or folders to ingest, or --beir DIR")
+    files = list(_expand(paths or []))
+    missing = [str(p) for p in files if not p.exists()]
+    if missing:
+        _fail("not found: " + ", ".join(missing))
+    if api:
+        if beir is not None:
+            _fail("--beir cannot be combined with --api; ingest the folder locally")
+        outcomes: list[dict[str, Any]] = []
+        for path in files:
+            body = _api_call(
+                "POST",
+                api.rstrip("/") + "/v1/documents",
+                files=[("files", (path.name, path.read_bytes()))],
+            )
+            outcomes.extend(body["results"])
+    else:
+        with _runtime() as runtime:
+            results = runtime.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
+            if beir is not None:
+                from retrieval.errors import RetrievalError
+                from retrieval.parsers import load_beir_corpus
+
+                try:
+                    docs = list(load_beir_corpus(beir))
+                except RetrievalError as exc:
+                    _fail(str(exc))
+                results += runtime.knowledge.ingest_documents(docs)
+            outcomes = [asdict(o) for o in results]
+    _print_outcomes(outcomes, as_json)
+    if outcomes and all(o["status"] == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=100)] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    product: Annotated[str | None, typer.Option()] = None,
+    document_type: Annotated[str | None, typer.Option("--type")] = None,
+    valid_on: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    api: ApiOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Search the knowledge base and show passages with their scores."""
+    if mode not in ("hybrid", "bm25", "dense"):
+        _fail("--mode must be hybrid, bm25 or dense")
+    filters = {"product": product, "document_type": document_type, "valid_on": valid_on}
+    if api:
+        body = _api_call(
+            "POST",
+            api.rstrip("/") + "/v1/search",
+            json={"query": query, "k": k, "mode": mode, "filters": filters},
+        )
+    else:
+        from bot.api.routes.search import to_search_out
+        from retrieval.types import SearchFilters, SearchRequest
+
+        try:
+            day = dt.date.fromisoformat(valid_on) if valid_on else None
+        except ValueError:
+            _fail(f"--valid-on {valid_on!r} is not a YYYY-MM-DD date")
+        request = SearchRequest(
+            query=query,
+            k=k,
+            mode=mode,  # type: ignore[arg-type]
+            filters=SearchFilters(product=product, document_type=document_type, valid_on=day),
+        )
+        with _runtime() as runtime:
+            body = to_search_out(query, mode, runtime.knowledge.search(request)).model_dump()
+    if as_json:
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    if not body["hits"]:
+        typer.echo("no passages found")
+    for hit in body["hits"]:
+        section = [s for s in hit["section"] if s != hit["title"]]
+        where = " › ".join(p for p in [hit["title"], *section] if p) or hit["doc_id"]
+        bm25 = "-" if hit["bm25_score"] is None else f"{hit['bm25_score']:.2f}"
+        dense = "-" if hit["dense_score"] is None else f"{hit['dense_score']:.3f}"
+        typer.secho(f"{hit['rank']}. {where}  [{hit['doc_id']} v{hit['version']}]", bold=True)
+        typer.echo(f"   fused {hit['score']:.3f}  bm25 {bm25}  dense {dense}")
+        typer.echo("   " + hit["text"][:300].replace("\n", " "))
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the index from the database (no re-embedding)."""
+    with _runtime() as runtime:
+        report = runtime.knowledge.rebuild()
+    typer.echo(f"index rebuilt: {report.total} chunks")
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo bank's knowledge base (idempotent)."""
+    from dataclasses import asdict
+
+    with _runtime() as runtime:
+        files = sorted(p for p in DEMO_DIR.rglob("*") if p.is_file())
+        outcomes = runtime.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
+    _print_outcomes([asdict(o) for o in outcomes], as_json=False)
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    dataset: Annotated[
+        Path, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
+    ],
+    split: Annotated[str, typer.Option()] = "dev",
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """nDCG@10, recall@5, MRR@10 of bm25, dense and hybrid, plus query latency."""
+    from bot.bench import bench_retrieval as run
+
+    if not (dataset / "corpus.jsonl").exists():
+        _fail(f"{dataset} has no corpus.jsonl")
+    result = run(_settings(), dataset, split)
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+@bench_app.command("scale")
+def bench_scale(
+    chunks: Annotated[int, typer.Option(min=1)] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Search and upsert latency and memory of the embedded index at scale."""
+    from bot.bench import bench_scale as run
+
+    result = run(chunks)
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

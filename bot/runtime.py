@@ -1,0 +1,100 @@
+"""Builds the long-lived parts of a Teller process once: database, model, index.
+
+The API (in its lifespan) and the CLI both use `Runtime`, so a command and the
+server behave identically and the embedding model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.knowledge import KnowledgeService
+from bot.settings import Settings
+from db.migrate import upgrade
+from db.session import check_connection, make_engine, make_session_factory
+from retrieval.embedded import EmbeddedIndex
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.types import IndexBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    embedder: SentenceTransformerEmbedder
+    index: IndexBackend
+    knowledge: KnowledgeService
+
+    def close(self) -> None:
+        self.index.close()
+        self.engine.dispose()
+
+
+def open_database(settings: Settings, *, migrate: bool) -> tuple[Engine, sessionmaker[Session]]:
+    settings.ensure_dirs()
+    engine = make_engine(settings.sqlalchemy_url)
+    check_connection(engine)
+    if migrate:
+        upgrade(settings.sqlalchemy_url)
+    return engine, make_session_factory(engine)
+
+
+def build_index(settings: Settings, dimension: int) -> IndexBackend:
+    if settings.backend == "elasticsearch":
+        from retrieval.elasticsearch import ElasticsearchIndex
+
+        es = ElasticsearchIndex.from_settings(settings, dimension)
+        es.ensure_index()
+        return es
+    return EmbeddedIndex(
+        settings.index_dir,
+        dimension=dimension,
+        fusion=settings.fusion,
+        dense_weight=settings.fusion_dense_weight,
+        rrf_k=settings.rrf_k,
+        candidates=settings.candidates,
+    ).open()
+
+
+def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime:
+    """Open the database (migrating if asked), load the model, open and reconcile the index."""
+    engine, sessions = open_database(
+        settings, migrate=settings.should_auto_migrate if migrate is None else migrate
+    )
+    try:
+        embedder = SentenceTransformerEmbedder(
+            settings.embedding_model, batch_size=settings.embedding_batch_size
+        )
+        embedder.load()
+        index = build_index(settings, embedder.dimension)
+    except BaseException:
+        engine.dispose()
+        raise
+    knowledge = KnowledgeService(
+        session_factory=sessions,
+        index=index,
+        embedder=embedder,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    runtime = Runtime(settings, engine, sessions, embedder, index, knowledge)
+    try:
+        report = knowledge.reconcile()
+    except BaseException:
+        runtime.close()
+        raise
+    log.info(
+        "index ready: %d chunks (%d added, %d removed by reconcile)",
+        report.total,
+        report.added,
+        report.removed,
+    )
+    return runtime
