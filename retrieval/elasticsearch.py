@@ -1,0 +1,602 @@
+"""Elasticsearch index backend: the same `IndexBackend` as the embedded index.
+
+Targets Elasticsearch 8.12+ and 9.x with the official `elasticsearch` client 8.12+ or
+9.x. The index layout is in `es_mapping`, request bodies in `es_queries`; this module
+talks to the cluster and turns its failures into `IndexUnavailableError` messages that
+say what to do.
+
+Hybrid search fuses like the embedded index, chosen by `fusion`
+(`TELLER_ELASTICSEARCH_FUSION`):
+
+* ``"client"`` (default, any licence): both legs in one `_msearch` request, fused here
+  with `retrieval.fusion` (`convex` with `dense_weight`, or `rrf` with `rrf_k`), so
+  both backends rank the same candidate lists identically.
+* ``"rrf_retriever"``: the `rrf` retriever fuses on the server (8.16+, a licence that
+  includes RRF: Enterprise, or a trial). Scores are halved to equal
+  `fusion.rrf(..., dense_weight=0.5)`, the embedded index's RRF.
+
+Writes go through the alias `alias`, which points at one versioned index
+`<alias>-v<timestamp>`; `reindex` builds a new version and swaps the alias atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from elastic_transport import HttpHeaders, Transport
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    ConnectionTimeout,
+    Elasticsearch,
+    NotFoundError,
+    SSLError,
+    TransportError,
+    UnsupportedProductError,
+    helpers,
+)
+from elasticsearch import ConnectionError as ESConnectionError
+
+from retrieval import es_mapping, es_queries
+from retrieval.errors import IndexUnavailableError, RetrievalError
+from retrieval.es_queries import BulkFailure
+from retrieval.types import FusionMethod, IndexedChunk, SearchHit, SearchRequest, Vector
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ElasticsearchFusion = Literal["rrf_retriever", "client"]
+Refresh = bool | Literal["wait_for"]
+RRF_MIN_VERSION = (8, 16)
+EXCLUDE_VECTORS_MIN_VERSION = (9, 2)
+_COMPAT = re.compile(r"compatible-with=\d+")
+
+
+class BulkIndexingError(RetrievalError):
+    """Some documents of a bulk request were rejected; the others were written.
+
+    `failures` lists each rejected chunk key with the cluster's reason.
+    """
+
+    def __init__(self, message: str, failures: Sequence[BulkFailure]):
+        super().__init__(message)
+        self.failures = list(failures)
+
+
+class CompatibleWith8Transport(Transport):
+    """Asks for version-8-compatible REST responses on every request.
+
+    The 9.x client sends ``compatible-with=9``, which 8.x servers reject; 9.x servers
+    accept ``compatible-with=8`` (REST API compatibility), so this one header lets the
+    same client talk to both.
+    """
+
+    def perform_request(self, method: str, target: str, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers")
+        if isinstance(headers, Mapping) and headers:
+            rewritten = HttpHeaders(headers)
+            for name in ("accept", "content-type"):
+                if name in rewritten:
+                    rewritten[name] = _COMPAT.sub("compatible-with=8", rewritten[name])
+            kwargs["headers"] = rewritten
+        return super().perform_request(method, target, **kwargs)
+
+
+def build_client(
+    settings: Settings, *, max_retries: int = 3, **client_options: Any
+) -> Elasticsearch:
+    """An `Elasticsearch` client from `TELLER_ELASTICSEARCH_*` settings.
+
+    API key wins over basic auth; `ca_certs` verifies a cluster whose certificate is
+    signed by its own CA (the default of a secured Elasticsearch 8+). Failed requests
+    are retried `max_retries` times on other nodes (timeouts included);
+    `client_options` go to `Elasticsearch(...)` as they are.
+    """
+    if not settings.elasticsearch_url:
+        raise IndexUnavailableError("set TELLER_ELASTICSEARCH_URL to use the Elasticsearch backend")
+    options: dict[str, Any] = {
+        "request_timeout": settings.elasticsearch_timeout_s,
+        "retry_on_timeout": True,
+        "max_retries": max_retries,
+        "transport_class": CompatibleWith8Transport,
+    }
+    if settings.elasticsearch_api_key is not None:
+        options["api_key"] = settings.elasticsearch_api_key.get_secret_value()
+    elif settings.elasticsearch_username:
+        password = settings.elasticsearch_password
+        options["basic_auth"] = (
+            settings.elasticsearch_username,
+            password.get_secret_value() if password is not None else "",
+        )
+    if settings.elasticsearch_ca_certs is not None:
+        options["ca_certs"] = str(settings.elasticsearch_ca_certs)
+    return Elasticsearch(settings.elasticsearch_url, **(options | client_options))
+
+
+class ElasticsearchIndex:
+    """`IndexBackend` over an Elasticsearch alias. See the module docstring.
+
+    The constructor only stores its arguments; `ensure_index()` talks to the cluster
+    (call it once at start-up). `refresh` is the bulk `refresh` policy: ``"wait_for"``
+    (default) makes every write visible to the next search; ``False`` leaves it to the
+    refresh interval (call `flush()` to force it).
+    """
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        alias: str,
+        dimension: int,
+        fusion: ElasticsearchFusion,
+        dense_weight: float = 0.7,
+        rrf_k: int = 60,
+        candidates: int = 100,
+        refresh: Refresh = "wait_for",
+        client_fusion: FusionMethod = "convex",
+        shards: int = 1,
+        replicas: int | None = None,
+        vector_index: es_mapping.VectorIndexType = "int8_hnsw",
+        bulk_chunk_size: int = 500,
+        bulk_max_retries: int = 3,
+        bulk_initial_backoff: float = 2.0,
+        bulk_max_backoff: float = 60.0,
+    ):
+        es_mapping.validate_index_name(alias)
+        if dimension < 1:
+            raise ValueError("dimension must be positive")
+        if fusion not in ("rrf_retriever", "client"):
+            raise ValueError("fusion must be 'rrf_retriever' or 'client'")
+        if client_fusion not in ("convex", "rrf"):
+            raise ValueError("client_fusion must be 'convex' or 'rrf'")
+        if not 0.0 <= dense_weight <= 1.0:
+            raise ValueError("dense_weight must be within [0, 1]")
+        if rrf_k < 1 or candidates < 1 or bulk_chunk_size < 1 or bulk_max_retries < 0:
+            raise ValueError("rrf_k, candidates and bulk_chunk_size must be positive")
+        self._client = client
+        self.alias = alias
+        self.dimension = dimension
+        self.fusion: ElasticsearchFusion = fusion
+        self.client_fusion: FusionMethod = client_fusion
+        self.dense_weight = dense_weight
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.refresh: Refresh = refresh
+        self.shards = shards
+        self.replicas = replicas
+        self.vector_index: es_mapping.VectorIndexType = vector_index
+        self._bulk_options: dict[str, Any] = {
+            "chunk_size": bulk_chunk_size,
+            "max_retries": bulk_max_retries,
+            "initial_backoff": bulk_initial_backoff,
+            "max_backoff": bulk_max_backoff,
+        }
+        self._owns_client = False
+        self._version: tuple[int, int, int] | None = None
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, dimension: int, **overrides: Any
+    ) -> ElasticsearchIndex:
+        """The backend configured by `settings` (which it owns and closes)."""
+        options: dict[str, Any] = {
+            "alias": settings.elasticsearch_index,
+            "dimension": dimension,
+            "fusion": settings.elasticsearch_fusion,
+            "client_fusion": settings.fusion,
+            "dense_weight": settings.fusion_dense_weight,
+            "rrf_k": settings.rrf_k,
+            "candidates": settings.candidates,
+            **overrides,
+        }
+        index = cls(build_client(settings), **options)
+        index._owns_client = True
+        return index
+
+    @property
+    def client(self) -> Elasticsearch:
+        """The underlying client (for operations tools and tests)."""
+        return self._client
+
+    # -- errors ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The first node's address, without credentials (for messages)."""
+        try:
+            return str(self._client.transport.node_pool.all()[0].base_url)
+        except (AttributeError, IndexError):
+            return "the configured cluster"
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        where = f"Elasticsearch at {self.url}"
+        try:
+            yield
+        except AuthenticationException as exc:
+            raise IndexUnavailableError(
+                f"{where} rejected Teller's credentials while trying to {doing}; check "
+                "TELLER_ELASTICSEARCH_API_KEY (or TELLER_ELASTICSEARCH_USERNAME and _PASSWORD)"
+            ) from exc
+        except AuthorizationException as exc:
+            raise IndexUnavailableError(
+                f"{where} does not allow Teller's user to {doing}; grant it the index "
+                f"privileges all on '{self.alias}*' and the cluster privilege monitor"
+            ) from exc
+        except NotFoundError as exc:
+            raise IndexUnavailableError(
+                f"{where} has no index or alias '{self.alias}' ({doing}); start the API once "
+                "(it creates the index) or run `teller reindex`"
+            ) from exc
+        except UnsupportedProductError as exc:
+            raise IndexUnavailableError(
+                f"the server at {self.url} is not Elasticsearch; check TELLER_ELASTICSEARCH_URL"
+            ) from exc
+        except ApiError as exc:
+            hint = ""
+            if "media_type_header" in str(exc):
+                hint = (
+                    "; the Python client is newer than the server: build it with "
+                    "ElasticsearchIndex.from_settings (which asks for 8.x-compatible responses)"
+                )
+            raise IndexUnavailableError(f"{where} refused to {doing}: {exc}{hint}") from exc
+        except SSLError as exc:
+            raise IndexUnavailableError(
+                f"the TLS handshake with {where} failed ({exc}); set TELLER_ELASTICSEARCH_CA_CERTS "
+                "to the cluster's CA certificate (config/certs/http_ca.crt) or fix the URL's scheme"
+            ) from exc
+        except ConnectionTimeout as exc:
+            raise IndexUnavailableError(
+                f"{where} did not answer in time while trying to {doing}; check the cluster's "
+                "health or raise TELLER_ELASTICSEARCH_TIMEOUT_S"
+            ) from exc
+        except ESConnectionError as exc:
+            raise IndexUnavailableError(
+                f"cannot reach {where} to {doing} ({exc}); check TELLER_ELASTICSEARCH_URL and "
+                "that the cluster is running (`docker compose ps elasticsearch`)"
+            ) from exc
+        except TransportError as exc:
+            raise IndexUnavailableError(f"{where} failed to {doing}: {exc}") from exc
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def server_version(self) -> tuple[int, int, int]:
+        """The cluster's version, read once."""
+        if self._version is None:
+            with self._errors("read the cluster version"):
+                number = str(self._client.info()["version"]["number"])
+            self._version = es_mapping.parse_version(number)
+        return self._version
+
+    def _alias_indices(self) -> tuple[list[str], bool]:
+        """(indices behind the alias, whether a plain index is named like the alias)."""
+        with self._errors(f"look up the alias '{self.alias}'"):
+            try:
+                return sorted(self._client.indices.get_alias(name=self.alias).body), False
+            except NotFoundError:
+                return [], bool(self._client.indices.exists(index=self.alias))
+
+    def ensure_index(self) -> str:
+        """Create `<alias>-v<timestamp>` and the alias when missing; otherwise check that
+        the existing index's mapping fits. Returns the index behind the alias."""
+        version = self.server_version()
+        if version < (8, 12):
+            number = ".".join(map(str, version))
+            raise IndexUnavailableError(
+                f"Elasticsearch {number} is too old; Teller needs 8.12 or later"
+            )
+        if self.fusion == "rrf_retriever":
+            self._check_rrf_support(version)
+        for attempt in range(2):
+            indices, plain_index = self._alias_indices()
+            if plain_index:
+                raise IndexUnavailableError(
+                    f"'{self.alias}' is a plain index, not an alias; run `teller reindex` to "
+                    "move its chunks to a versioned index behind an alias of that name"
+                )
+            if len(indices) > 1:
+                raise IndexUnavailableError(
+                    f"the alias '{self.alias}' points at several indices ({', '.join(indices)}); "
+                    "remove all but one with POST _aliases, or run `teller reindex`"
+                )
+            if indices:
+                self._check_mapping(indices[0])
+                return indices[0]
+            name = es_mapping.versioned_index_name(self.alias)
+            body = self._index_body(alias=self.alias)
+            try:
+                with self._errors(f"create the index {name}"):
+                    self._client.indices.create(index=name, **body)
+            except IndexUnavailableError:
+                if attempt:  # another process may have created the alias meanwhile
+                    raise
+                continue
+            log.info("created Elasticsearch index %s behind alias %s", name, self.alias)
+            return name
+        raise IndexUnavailableError(
+            f"could not create the alias '{self.alias}'"
+        )  # pragma: no cover
+
+    def _index_body(self, **options: Any) -> dict[str, Any]:
+        return es_mapping.index_body(
+            self.dimension,
+            shards=self.shards,
+            replicas=self.replicas,
+            index_type=self.vector_index,
+            **options,
+        )
+
+    def _check_mapping(self, index: str) -> None:
+        with self._errors(f"read the mapping of {index}"):
+            mapping = self._client.indices.get_mapping(index=index).body[index]["mappings"]
+        problems = es_mapping.mapping_problems(mapping, self.dimension)
+        if problems:
+            raise IndexUnavailableError(
+                f"the index {index} behind '{self.alias}' does not fit this Teller: "
+                + "; ".join(problems)
+                + ". Run `teller reindex` to build a new index version and switch the alias"
+            )
+
+    def _check_rrf_support(self, version: tuple[int, int, int]) -> None:
+        if version < RRF_MIN_VERSION:
+            raise IndexUnavailableError(
+                "TELLER_ELASTICSEARCH_FUSION=rrf_retriever needs Elasticsearch 8.16 or later; "
+                "set it to 'client' to fuse in Teller"
+            )
+        try:
+            with self._errors("read the licence"):
+                licence = self._client.license.get().body.get("license", {})
+        except IndexUnavailableError as exc:  # no `monitor` privilege: let searches tell
+            log.warning("could not check the Elasticsearch licence for RRF: %s", exc)
+            return
+        if licence.get("type") not in {"enterprise", "platinum", "trial"}:
+            raise IndexUnavailableError(
+                f"the cluster's '{licence.get('type')}' licence does not include the rrf "
+                "retriever; set TELLER_ELASTICSEARCH_FUSION=client to fuse in Teller"
+            )
+
+    def close(self) -> None:
+        """Close the client if this backend created it (`from_settings`)."""
+        if self._owns_client:
+            self._client.close()
+
+    def flush(self) -> None:
+        """Make every acknowledged write searchable now (only needed with refresh=False)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, False
+        if dirty:
+            with self._errors("refresh the index"):
+                self._client.indices.refresh(index=self.alias)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Index or replace `chunks` (by key) through the alias."""
+        for chunk in chunks:
+            self._check_embedding(chunk)
+        if chunks:
+            self._bulk((es_queries.index_action(self.alias, c) for c in chunks), self.refresh)
+
+    def delete(self, keys: Sequence[int]) -> None:
+        """Delete chunks by key; unknown keys are ignored."""
+        if keys:
+            self._bulk((es_queries.delete_action(self.alias, int(k)) for k in keys), self.refresh)
+
+    def _check_embedding(self, chunk: IndexedChunk) -> None:
+        if chunk.embedding is None:
+            raise ValueError(f"chunk {chunk.key} has no embedding")
+        if chunk.embedding.shape != (self.dimension,):
+            raise ValueError(
+                f"chunk {chunk.key} has a {chunk.embedding.shape} embedding, "
+                f"expected ({self.dimension},)"
+            )
+
+    def _bulk(self, actions: Iterable[dict[str, Any]], refresh: Refresh) -> int:
+        """Send `actions` in chunks, retrying rejected (429) chunks with exponential
+        backoff; raise `BulkIndexingError` listing every failed document."""
+        failures: list[BulkFailure] = []
+        written = 0
+        # `True` would refresh after every chunk: refresh once at the end instead.
+        per_request = "wait_for" if refresh == "wait_for" else False
+        with self._errors("write chunks"):
+            for ok, item in helpers.streaming_bulk(
+                self._client,
+                actions,
+                raise_on_error=False,
+                refresh=per_request,
+                **self._bulk_options,
+            ):
+                failure = es_queries.bulk_failure(ok, item)
+                if failure is None:
+                    written += 1
+                else:
+                    failures.append(failure)
+            if refresh is True:
+                self._client.indices.refresh(index=self.alias)
+        with self._lock:
+            self._dirty = self._dirty or refresh is False
+        if failures:
+            raise BulkIndexingError(es_queries.bulk_failure_message(failures, written), failures)
+        return written
+
+    # -- reads ------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self._errors("count chunks"):
+            return int(self._client.count(index=self.alias)["count"])
+
+    def keys(self) -> set[int]:
+        return {key for key, _ in self._scan(with_source=False, page=5000)}
+
+    def iter_chunks(self, batch_size: int = 500) -> Iterator[list[IndexedChunk]]:
+        """Every chunk with its embedding, in key order, `batch_size` at a time (export)."""
+        batch: list[IndexedChunk] = []
+        for key, source in self._scan(with_source=True, page=batch_size):
+            batch.append(es_queries.chunk_from_source(key, source))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _scan(self, *, with_source: bool, page: int) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        exclude_option = with_source and self.server_version() >= EXCLUDE_VECTORS_MIN_VERSION
+        after: int | None = None
+        while True:
+            body = es_queries.scan_body(
+                after, page, with_source=with_source, exclude_vectors_option=exclude_option
+            )
+            with self._errors("list chunks"):
+                hits = self._client.search(index=self.alias, body=body)["hits"]["hits"]
+            for hit in hits:
+                yield int(hit["_id"]), hit.get("_source", {})
+            if len(hits) < page:
+                return
+            after = int(hits[-1]["sort"][0])
+
+    def search(self, request: SearchRequest, query_vector: Vector | None = None) -> list[SearchHit]:
+        """BM25, dense or hybrid search; hits carry the fused and per-leg scores."""
+        if request.k < 1:
+            raise ValueError("k must be at least 1")
+        if request.mode != "bm25":
+            if query_vector is None:
+                raise ValueError(f"{request.mode} search needs the query vector")
+            if query_vector.shape != (self.dimension,):
+                raise ValueError(f"the query vector must have shape ({self.dimension},)")
+        n = max(self.candidates, request.k)
+        if request.mode == "hybrid" and self.fusion == "rrf_retriever":
+            assert query_vector is not None
+            return self._search_rrf_retriever(request, query_vector, n)
+        sparse: dict[int, float] = {}
+        dense: dict[int, float] = {}
+        with self._errors("search"):
+            if request.mode == "bm25":
+                body = es_queries.bm25_body(request.query, request.filters, n)
+                responses = [self._client.search(index=self.alias, body=body).body]
+                sparse = es_queries.leg_scores(responses[0], dense=False)
+            elif request.mode == "dense":
+                assert query_vector is not None
+                body = es_queries.knn_body(query_vector, request.filters, n)
+                responses = [self._client.search(index=self.alias, body=body).body]
+                dense = es_queries.leg_scores(responses[0], dense=True)
+            else:
+                assert query_vector is not None
+                searches = es_queries.hybrid_msearch_body(
+                    request.query, query_vector, request.filters, n
+                )
+                responses = list(self._client.msearch(index=self.alias, body=searches)["responses"])
+                for response in responses:
+                    if "error" in response:
+                        raise IndexUnavailableError(
+                            f"Elasticsearch at {self.url} failed a search leg: "
+                            f"{es_queries.item_error(response)}"
+                        )
+                sparse = es_queries.leg_scores(responses[0], dense=False)
+                dense = es_queries.leg_scores(responses[1], dense=True)
+        return es_queries.fused_hits(
+            sparse,
+            dense,
+            es_queries.sources(*responses),
+            k=request.k,
+            method=None if request.mode != "hybrid" else self.client_fusion,
+            dense_weight=self.dense_weight,
+            rrf_k=self.rrf_k,
+        )
+
+    def _search_rrf_retriever(
+        self, request: SearchRequest, vector: Vector, n: int
+    ) -> list[SearchHit]:
+        body = es_queries.rrf_retriever_body(
+            request.query, vector, request.filters, k=request.k, window=n, rank_constant=self.rrf_k
+        )
+        with self._errors("search with the rrf retriever"):
+            hits = self._client.search(index=self.alias, body=body)["hits"]["hits"]
+        return es_queries.rrf_hits(hits)
+
+    # -- reindex and readiness --------------------------------------------------------
+
+    def reindex(self, chunks: Iterable[IndexedChunk], *, keep_old: bool = False) -> str:
+        """Build a new index version from `chunks`, swap the alias to it atomically and
+        delete the old version (unless `keep_old`). Returns the new index's name.
+
+        Searches keep using the old version until the swap. Writes sent meanwhile go to
+        the old version and are lost with it: reconcile with SQL after a reindex.
+        """
+        self.server_version()
+        name = es_mapping.versioned_index_name(self.alias)
+        with self._errors(f"create the index {name}"):
+            self._client.indices.create(index=name, **self._index_body(bulk_load=True))
+
+        def actions() -> Iterator[dict[str, Any]]:
+            for chunk in chunks:
+                self._check_embedding(chunk)
+                yield es_queries.index_action(name, chunk)
+
+        try:
+            written = self._bulk(actions(), refresh=False)
+            with self._errors(f"finish loading {name}"):
+                self._client.indices.put_settings(
+                    index=name, settings=es_mapping.serving_settings(self.replicas)
+                )
+                self._client.indices.refresh(index=name)
+        except BaseException:
+            try:
+                with self._errors(f"delete the unfinished index {name}"):
+                    self._client.indices.delete(index=name, ignore_unavailable=True)
+            except IndexUnavailableError as cleanup:
+                log.warning("left the unfinished index %s behind: %s", name, cleanup)
+            raise
+        old, plain_index = self._alias_indices()
+        actions_body = es_mapping.alias_swap_actions(
+            self.alias, name, old, replace_concrete_index=plain_index
+        )
+        with self._errors(f"point the alias '{self.alias}' at {name}"):
+            self._client.indices.update_aliases(actions=actions_body)
+            if old and not keep_old:
+                self._client.indices.delete(index=",".join(old), ignore_unavailable=True)
+        log.info(
+            "reindexed %d chunks into %s (alias %s; previous: %s)", written, name, self.alias, old
+        )
+        return name
+
+    def ping(self) -> bool:
+        """True when the cluster answers."""
+        try:
+            return bool(self._client.ping())
+        except (ApiError, TransportError):
+            return False
+
+    def health(self) -> dict[str, Any]:
+        """Readiness report for the API; never raises. `ok` needs a reachable cluster,
+        a non-red status and the alias in place with a fitting mapping."""
+        report: dict[str, Any] = {"backend": "elasticsearch", "url": self.url, "alias": self.alias}
+        try:
+            version = self.server_version()
+            report["version"] = ".".join(map(str, version))
+            indices, _ = self._alias_indices()
+            report["index"] = indices[0] if len(indices) == 1 else indices
+            if len(indices) == 1:
+                self._check_mapping(indices[0])
+            try:
+                with self._errors("read the cluster health"):
+                    report["status"] = self._client.cluster.health()["status"]
+            except IndexUnavailableError:
+                report["status"] = "unknown"
+            report["count"] = self.count() if indices else 0
+            report["ok"] = len(indices) == 1 and report["status"] != "red"
+            if not report["ok"]:
+                report["error"] = f"alias '{self.alias}' not ready (status {report['status']})"
+        except IndexUnavailableError as exc:
+            report["ok"] = False
+            report["error"] = str(exc)
+        return report

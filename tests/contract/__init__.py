@@ -1,0 +1,1 @@
+"""Backend-agnostic contract tests shared by every index backend."""

@@ -1,0 +1,231 @@
+"""docker-compose.yml: valid for Compose, and wired the way production needs.
+
+Validation uses `docker-compose config -q` (the Debian `docker-compose` package, or the
+`docker compose` plugin; neither needs a running engine). Without one, the file is
+checked against the Compose Specification JSON schema vendored in
+tests/schemas/compose-spec.json (from docker/compose 1.29.2, Apache-2.0) when
+`jsonschema` is installed. The structural tests below need neither.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA = Path(__file__).with_name("schemas") / "compose-spec.json"
+SECRETS = {
+    "ELASTIC_PASSWORD": "elastic-secret",
+    "TELLER_ES_PASSWORD": "teller-secret",
+    "POSTGRES_PASSWORD": "postgres-secret",
+    "REDIS_PASSWORD": "redis-secret",
+    "TELLER_ADMIN_TOKEN": "admin-token",
+    "RASA_AUTH_TOKEN": "rasa-token",
+}
+# Variables the API reads that no Settings field declares yet (Rasa integration).
+PENDING_SETTINGS = {"TELLER_RASA_URL", "TELLER_RASA_TOKEN"}
+_DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def _compose_command() -> list[str] | None:
+    if path := shutil.which("docker-compose"):
+        return [path]
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    return None
+
+
+def _run_config(command: list[str], secrets: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Only PATH and the secrets: no variable of this shell may change the result.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **secrets}
+    return subprocess.run(
+        [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_compose_file_validates(compose: dict[str, Any]) -> None:
+    command = _compose_command()
+    if command is not None:
+        result = _run_config(command, SECRETS)
+        assert result.returncode == 0, result.stderr
+        return
+    jsonschema = pytest.importorskip(
+        "jsonschema",
+        reason="neither docker-compose (apt-get install docker-compose) nor the jsonschema "
+        "package is installed, so the file cannot be validated here",
+    )
+    schema = yaml.safe_load(SCHEMA.read_text())
+    jsonschema.validate(compose, schema)
+
+
+def test_missing_secrets_stop_compose() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    without = {name: value for name, value in SECRETS.items() if name != "ELASTIC_PASSWORD"}
+    result = _run_config(command, without)
+    assert result.returncode != 0
+    assert "ELASTIC_PASSWORD" in result.stderr
+
+
+def test_secrets_have_no_default_values() -> None:
+    text = COMPOSE_FILE.read_text()
+    # `$${NAME}` is the container's own variable, expanded by its shell: skip those.
+    for match in re.finditer(r"(?<!\$)\$\{(\w*(?:PASSWORD|TOKEN)\w*)([^}]*)\}", text):
+        name, rest = match.groups()
+        assert rest.startswith(":?"), f"${{{name}}} must be required (:?), not defaulted"
+    assert set(SECRETS) == {m.group(1) for m in re.finditer(r"\$\{(\w+):\?", text)}, (
+        "SECRETS must list exactly the required variables"
+    )
+
+
+def test_long_running_services_have_health_checks(services: dict[str, dict[str, Any]]) -> None:
+    long_running = {name for name, spec in services.items() if spec.get("restart") != "no"}
+    assert long_running == {"elasticsearch", "postgres", "redis", "api", "rasa"}
+    for name in long_running:
+        check = services[name].get("healthcheck", {})
+        assert check.get("test"), f"{name} has no health check"
+        assert services[name]["restart"] == "unless-stopped"
+
+
+def test_services_start_in_dependency_order(services: dict[str, dict[str, Any]]) -> None:
+    def conditions(name: str) -> dict[str, str]:
+        return {
+            dep: spec["condition"] for dep, spec in services[name].get("depends_on", {}).items()
+        }
+
+    assert conditions("elasticsearch") == {"es-certs": "service_completed_successfully"}
+    assert conditions("es-users") == {"elasticsearch": "service_healthy"}
+    assert conditions("api") == {
+        "migrate": "service_completed_successfully",
+        "es-users": "service_completed_successfully",
+        "postgres": "service_healthy",
+        "elasticsearch": "service_healthy",
+    }
+    assert conditions("rasa") == {"postgres": "service_healthy", "redis": "service_healthy"}
+    assert conditions("migrate") == {"postgres": "service_healthy"}
+
+
+def _default(value: str) -> str:
+    """`${VAR:-default}` replaced by its default."""
+    return _DEFAULTED.sub(lambda m: m.group(2), value)
+
+
+def test_images_are_pinned(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    for name, spec in services.items():
+        image = _default(str(spec.get("image", "")))
+        assert image, f"{name} has no image"
+        repository, _, tag = image.rpartition(":")
+        assert repository and re.search(r"\d", tag) and tag != "latest", (
+            f"{name}: {image} is not pinned"
+        )
+    assert _default(compose["x-elasticsearch-image"]).endswith(":8.17.4")
+
+
+def _dockerfiles(services: dict[str, dict[str, Any]]) -> set[Path]:
+    return {ROOT / spec["build"]["dockerfile"] for spec in services.values() if "build" in spec}
+
+
+def test_dockerfiles_are_multi_stage_pinned_and_non_root(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    dockerfiles = _dockerfiles(services)
+    assert {p.name for p in dockerfiles} == {"api.Dockerfile", "rasa.Dockerfile"}
+    for path in dockerfiles:
+        text = path.read_text()
+        stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\w+)", text, flags=re.MULTILINE)
+        assert len(stages) >= 2, f"{path.name} is not multi-stage"
+        [base] = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, flags=re.MULTILINE)
+        assert re.fullmatch(r"python:3\.1[01]\.\d+-slim-bookworm", base), base
+        final_stage = text.rsplit("\nFROM ", 1)[1]
+        users = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.MULTILINE)
+        assert users and users[-1] not in {"root", "0"}, f"{path.name} runs as root"
+        assert "latest" not in text
+    rasa = (ROOT / "docker" / "rasa.Dockerfile").read_text()
+    assert re.search(r"^ARG RASA_VERSION=3\.6\.\d+$", rasa, flags=re.MULTILINE)
+
+
+def test_api_is_wired_to_elasticsearch_and_postgres(services: dict[str, dict[str, Any]]) -> None:
+    env = services["api"]["environment"]
+    assert env["TELLER_BACKEND"] == "elasticsearch"
+    assert env["TELLER_ELASTICSEARCH_URL"] == "https://elasticsearch:9200"
+    assert env["TELLER_ELASTICSEARCH_CA_CERTS"].startswith("/certs/")
+    assert "es-certs:/certs:ro" in services["api"]["volumes"]
+    assert "@postgres:5432/" in env["TELLER_DATABASE_URL"]
+    assert env["TELLER_ENVIRONMENT"] == "production"
+    fields = {f"TELLER_{name.upper()}" for name in Settings.model_fields}
+    unknown = {key for key in env if key not in fields} - PENDING_SETTINGS
+    assert not unknown, f"not Teller settings (typo?): {sorted(unknown)}"
+    assert services["migrate"]["environment"]["TELLER_DATABASE_URL"] == env["TELLER_DATABASE_URL"]
+
+
+def test_rasa_uses_postgres_redis_and_the_api_webhook(services: dict[str, dict[str, Any]]) -> None:
+    env = services["rasa"]["environment"]
+    assert (env["DB_HOST"], env["REDIS_HOST"]) == ("postgres", "redis")
+    assert _default(env["ACTION_ENDPOINT_URL"]).startswith("http://api:8000/")
+    endpoints = (ROOT / "docker" / "rasa.Dockerfile").read_text()
+    for variable in (
+        "DB_HOST",
+        "DB_PASSWORD",
+        "REDIS_HOST",
+        "REDIS_PASSWORD",
+        "ACTION_ENDPOINT_URL",
+    ):
+        assert f"${{{variable}}}" in endpoints and variable in env
+
+
+def test_elasticsearch_is_a_secured_single_node(services: dict[str, dict[str, Any]]) -> None:
+    env = services["elasticsearch"]["environment"]
+    assert env["discovery.type"] == "single-node"
+    assert env["xpack.security.enabled"] == env["xpack.security.http.ssl.enabled"] == "true"
+    assert "es-data:/usr/share/elasticsearch/data" in services["elasticsearch"]["volumes"]
+
+
+def test_data_stores_listen_on_localhost_only(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("elasticsearch", "postgres"):
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} to every interface"
+    assert "ports" not in services["redis"] and "ports" not in services["rasa"]
+
+
+def test_named_volumes_are_declared(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    used = {
+        volume.split(":", 1)[0]
+        for spec in services.values()
+        for volume in spec.get("volumes", [])
+        if not volume.startswith((".", "/"))
+    }
+    assert used == set(compose["volumes"])
