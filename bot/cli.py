@@ -1,4 +1,5 @@
-"""The `teller` command line: serve, migrate, ingest, search, reindex, demo, bench."""
+"""The `teller` command line: serve, migrate, ingest, search, reindex, demo, bench, and the
+index maintenance commands of `bot.cli_index` (export-index, import-index, index-status)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 
+from bot import cli_index
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from retrieval.types import IndexedChunk
 
 app = typer.Typer(help="Teller: grounded customer-service answers for banks.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
@@ -239,10 +244,21 @@ def search(
 
 
 @app.command()
-def reindex() -> None:
-    """Rebuild the index from the database (no re-embedding)."""
-    with _runtime() as runtime:
-        report = runtime.knowledge.rebuild()
+def reindex(
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Chunks read from SQL at a time.")
+    ] = 1000,
+) -> None:
+    """Rebuild the index from the database (no re-embedding). On Elasticsearch a new
+    index version replaces the old one behind the alias, without downtime."""
+    from db.errors import DatabaseError
+    from retrieval.errors import RetrievalError
+
+    with _index_runtime() as runtime:
+        try:
+            report = runtime.knowledge.rebuild(batch_size=batch_size)
+        except (DatabaseError, RetrievalError) as exc:
+            _fail(str(exc))
     typer.echo(f"index rebuilt: {report.total} chunks")
 
 
@@ -284,6 +300,41 @@ def bench_scale(
 
     result = run(chunks)
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+# -- index maintenance: reindex above, export-index, import-index, index-status ---------
+
+
+@contextmanager
+def _index_runtime() -> Iterator[cli_index.IndexRuntime]:
+    """Like `_runtime`, but the index is neither checked nor reconciled on opening
+    (`cli_index.open_index_runtime`): these commands are how a broken index is repaired."""
+    from db.errors import DatabaseError
+    from retrieval.errors import RetrievalError
+
+    try:
+        runtime = cli_index.open_index_runtime(_settings())
+    except (DatabaseError, RetrievalError) as exc:
+        _fail(str(exc))
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _sql_chunk_batches(
+    runtime: cli_index.IndexRuntime, batch_size: int
+) -> Iterator[list[IndexedChunk]]:
+    """The documents table's chunks with their stored embeddings, `batch_size` at a time."""
+    from bot.knowledge import indexed_chunk_from_row
+    from db.repository import iter_chunks
+
+    with runtime.sessions() as session:
+        for batch in iter_chunks(session, batch_size=batch_size):
+            yield [indexed_chunk_from_row(row) for row in batch]
+
+
+cli_index.register(app, _index_runtime, chunk_batches=_sql_chunk_batches)
 
 
 def main() -> None:

@@ -1,20 +1,23 @@
-"""Index maintenance commands: `export-index`, `import-index`, `index-status`, `reindex`.
+"""Index maintenance commands: `export-index`, `import-index`, `index-status`.
 
 Wire them into the main CLI with `register`::
 
     from bot import cli_index
 
-    cli_index.register(app, _runtime, chunk_batches=live_chunk_batches)
+    cli_index.register(app, _index_runtime, chunk_batches=_sql_chunk_batches)
 
 * `get_context` — a zero-argument callable returning a context manager that yields
   the process's runtime: any object with `index` (an `IndexBackend`) and `embedder`
-  (an `Embedder`); `bot.cli._runtime` fits.
+  (an `Embedder`). `open_index_runtime` builds one for these commands: unlike
+  `bot.runtime.build_runtime` it neither checks an Elasticsearch index's layout nor
+  reconciles the index with SQL, since these commands are how a broken index is
+  repaired and an import must not be undone before it starts.
 * `chunk_batches` — optional `(context, batch_size) -> batches of IndexedChunk`, the
   live chunks of the documents table with their stored embeddings. With it,
-  `export-index --from-database` works on any backend and a `reindex` command is
-  registered: on Elasticsearch it builds a new index version and swaps the alias
-  (no downtime); on other backends it empties the index and loads it again. Leave it
-  out to keep an existing `reindex` command.
+  `export-index` works on backends that cannot list their chunks (the embedded
+  index) and `export-index --from-database` on any backend.
+
+`teller reindex` is not here: it is `KnowledgeService.rebuild` (see `bot.cli`).
 
 Every command prints one JSON object on success; failures print `error: ...` on
 stderr and exit with status 2.
@@ -25,8 +28,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 
@@ -40,6 +44,13 @@ from retrieval.index_transfer import (
 )
 from retrieval.types import Embedder, IndexBackend, IndexedChunk
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.knowledge import KnowledgeService
+    from bot.settings import Settings
+
 
 class IndexCommandContext(Protocol):
     """What the commands need from the runtime."""
@@ -51,8 +62,9 @@ class IndexCommandContext(Protocol):
     def embedder(self) -> Embedder: ...
 
 
-ContextFactory = Callable[[], AbstractContextManager[IndexCommandContext]]
-ChunkBatchesFn = Callable[[IndexCommandContext, int], Iterable[Sequence[IndexedChunk]]]
+ContextT = TypeVar("ContextT", bound=IndexCommandContext)
+ContextFactory = Callable[[], AbstractContextManager[ContextT]]
+ChunkBatchesFn = Callable[[ContextT, int], Iterable[Sequence[IndexedChunk]]]
 
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Chunks per request.")]
 
@@ -87,11 +99,68 @@ def _reload(index: IndexBackend, batches: Iterable[Sequence[IndexedChunk]]) -> d
     return {"count": index.count(), "zero_downtime": False}
 
 
+@dataclass
+class IndexRuntime:
+    """The database, the embedding model, the index, and the knowledge service over
+    them (for `KnowledgeService.rebuild`), as the maintenance commands need them."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    embedder: Embedder
+    index: IndexBackend
+    knowledge: KnowledgeService
+
+    def close(self) -> None:
+        """Close the index and the database connections."""
+        self.index.close()
+        self.engine.dispose()
+
+
+def open_index_runtime(settings: Settings) -> IndexRuntime:
+    """Open the database, model and index for maintenance commands; close it when done.
+
+    Unlike `bot.runtime.build_runtime`, an Elasticsearch alias is not checked or created
+    (`ensure_index`) and the index is not reconciled with SQL: `teller reindex` must
+    work on the broken alias or mapping that those checks reject, and reconciling
+    before `import-index` would undo the import. Raises `DatabaseError` or
+    `RetrievalError` with a message for the user.
+    """
+    from bot.knowledge import KnowledgeService
+    from bot.runtime import build_index, open_database
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    engine, sessions = open_database(settings, migrate=settings.should_auto_migrate)
+    try:
+        embedder = SentenceTransformerEmbedder(
+            settings.embedding_model, batch_size=settings.embedding_batch_size
+        )
+        embedder.load()
+        index: IndexBackend
+        if settings.backend == "elasticsearch":
+            from retrieval.elasticsearch import ElasticsearchIndex
+
+            index = ElasticsearchIndex.from_settings(settings, embedder.dimension)
+        else:
+            index = build_index(settings, embedder.dimension)
+    except BaseException:
+        engine.dispose()
+        raise
+    knowledge = KnowledgeService(
+        session_factory=sessions,
+        index=index,
+        embedder=embedder,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    return IndexRuntime(engine, sessions, embedder, index, knowledge)
+
+
 def register(
     app: typer.Typer,
-    get_context: ContextFactory,
+    get_context: ContextFactory[ContextT],
     *,
-    chunk_batches: ChunkBatchesFn | None = None,
+    chunk_batches: ChunkBatchesFn[ContextT] | None = None,
 ) -> None:
     """Add the index commands to `app` (see the module docstring for the arguments)."""
 
@@ -156,6 +225,9 @@ def register(
                 if replace:
                     result = _reload(index, iter_index_file(path, batch_size))
                 else:
+                    ensure_index = getattr(index, "ensure_index", None)
+                    if callable(ensure_index):  # upserts need the alias in place
+                        ensure_index()
                     import_index(path, index, batch_size=batch_size)
                     result = {"count": index.count()}
             except (RetrievalError, ValueError, OSError) as exc:
@@ -175,17 +247,3 @@ def register(
         _echo({"backend": type(index).__name__, **report})
         if not report.get("ok", False):
             raise typer.Exit(1)
-
-    if chunk_batches is None:
-        return
-
-    @app.command("reindex")
-    def reindex_command(batch_size: BatchOption = 1000) -> None:
-        """Rebuild the index from the documents table (no re-embedding; on
-        Elasticsearch a new index version replaces the old one without downtime)."""
-        with get_context() as context:
-            try:
-                result = _reload(context.index, chunk_batches(context, batch_size))
-            except (RetrievalError, ValueError) as exc:
-                _fail(str(exc))
-        _echo(result)

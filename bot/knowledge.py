@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -317,16 +317,42 @@ class KnowledgeService:
                 log.info("reconciled index: %d added, %d removed", len(missing), len(extra))
             return ReconcileReport(added=len(missing), removed=len(extra), total=len(wanted))
 
-    def rebuild(self) -> ReconcileReport:
-        """Drop everything from the index and load it again from SQL."""
-        with self._write_lock:
-            present = sorted(self.index.keys())
-            if present:
-                self.index.delete(present)
-        return self.reconcile()
+    def rebuild(self, *, batch_size: int = 1000) -> ReconcileReport:
+        """Load the index again from SQL, without re-embedding.
+
+        A backend with `reindex(chunks)` (Elasticsearch) gets every SQL chunk streamed
+        into a new index version that replaces the old one atomically, so searches
+        never see a partial index; a reconcile then catches writes that other
+        processes sent to the old version meanwhile. Other backends are emptied and
+        loaded again by `reconcile`.
+        """
+        reindex = getattr(self.index, "reindex", None)
+        if not callable(reindex):
+            with self._write_lock:
+                present = sorted(self.index.keys())
+                if present:
+                    self.index.delete(present)
+            return self.reconcile()
+        written = 0
+
+        def chunks(session: Session) -> Iterator[IndexedChunk]:
+            nonlocal written
+            for batch in repo.iter_chunks(session, batch_size=batch_size):
+                for row in batch:
+                    written += 1
+                    yield indexed_chunk_from_row(row)
+
+        with self._write_lock, self._sessions() as session:
+            reindex(chunks(session))
+        report = self.reconcile()
+        return ReconcileReport(
+            added=written + report.added, removed=report.removed, total=report.total
+        )
 
 
-def _indexed(row: Any) -> IndexedChunk:
+def indexed_chunk_from_row(row: Any) -> IndexedChunk:
+    """The index's view of a stored chunk (a `db.models.Chunk` loaded with its
+    document header, as `repository.load_chunks` and `iter_chunks` return it)."""
     embedding = repo.embedding_from_bytes(row.embedding) if row.embedding is not None else None
     document = row.document
     return IndexedChunk(
@@ -341,6 +367,9 @@ def _indexed(row: Any) -> IndexedChunk:
         metadata=dict(row.meta or {}),
         embedding=np.asarray(embedding, dtype=np.float32) if embedding is not None else None,
     )
+
+
+_indexed = indexed_chunk_from_row
 
 
 def _failed(source: str, exc: Exception) -> IngestOutcome:

@@ -5,7 +5,7 @@
 ARG PYTHON_IMAGE=python:3.10.16-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ARG RASA_VERSION=3.6.20
+ARG RASA_VERSION=3.6.21
 # The Rasa project (config.yml, domain.yml, data/) inside the repository.
 ARG RASA_PROJECT=bot/rasa
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -1,9 +1,10 @@
 """Elasticsearch index backend: the same `IndexBackend` as the embedded index.
 
 Targets Elasticsearch 8.12+ and 9.x with the official `elasticsearch` client 8.12+ or
-9.x. The index layout is in `es_mapping`, request bodies in `es_queries`; this module
-talks to the cluster and turns its failures into `IndexUnavailableError` messages that
-say what to do.
+9.x. The index layout and its checks are in `es_mapping`, request bodies in
+`es_queries`, the client, bulk writes and the translation of client errors into
+`IndexUnavailableError` messages that say what to do in `es_client`; this module holds
+the backend that drives them.
 
 Hybrid search fuses like the embedded index, chosen by `fusion`
 (`TELLER_ELASTICSEARCH_FUSION`):
@@ -22,103 +23,45 @@ Writes go through the alias `alias`, which points at one versioned index
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
-from elastic_transport import HttpHeaders, Transport
-from elasticsearch import (
-    ApiError,
-    AuthenticationException,
-    AuthorizationException,
-    ConnectionTimeout,
-    Elasticsearch,
-    NotFoundError,
-    SSLError,
-    TransportError,
-    UnsupportedProductError,
-    helpers,
-)
-from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from retrieval import es_mapping, es_queries
-from retrieval.errors import IndexUnavailableError, RetrievalError
-from retrieval.es_queries import BulkFailure
+from retrieval.errors import BulkIndexingError, IndexUnavailableError
+from retrieval.es_client import (
+    CompatibleWith8Transport,
+    build_client,
+    bulk_indexing_error,
+    bulk_write,
+    node_url,
+    translated_errors,
+)
 from retrieval.types import FusionMethod, IndexedChunk, SearchHit, SearchRequest, Vector
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
+__all__ = [
+    "EXCLUDE_VECTORS_MIN_VERSION",
+    "RRF_MIN_VERSION",
+    "BulkIndexingError",
+    "CompatibleWith8Transport",
+    "ElasticsearchFusion",
+    "ElasticsearchIndex",
+    "Refresh",
+    "build_client",
+]
+
 log = logging.getLogger(__name__)
 
 ElasticsearchFusion = Literal["rrf_retriever", "client"]
 Refresh = bool | Literal["wait_for"]
-RRF_MIN_VERSION = (8, 16)
+RRF_MIN_VERSION = es_mapping.RRF_MIN_VERSION
 EXCLUDE_VECTORS_MIN_VERSION = (9, 2)
-_COMPAT = re.compile(r"compatible-with=\d+")
-
-
-class BulkIndexingError(RetrievalError):
-    """Some documents of a bulk request were rejected; the others were written.
-
-    `failures` lists each rejected chunk key with the cluster's reason.
-    """
-
-    def __init__(self, message: str, failures: Sequence[BulkFailure]):
-        super().__init__(message)
-        self.failures = list(failures)
-
-
-class CompatibleWith8Transport(Transport):
-    """Asks for version-8-compatible REST responses on every request.
-
-    The 9.x client sends ``compatible-with=9``, which 8.x servers reject; 9.x servers
-    accept ``compatible-with=8`` (REST API compatibility), so this one header lets the
-    same client talk to both.
-    """
-
-    def perform_request(self, method: str, target: str, **kwargs: Any) -> Any:
-        headers = kwargs.get("headers")
-        if isinstance(headers, Mapping) and headers:
-            rewritten = HttpHeaders(headers)
-            for name in ("accept", "content-type"):
-                if name in rewritten:
-                    rewritten[name] = _COMPAT.sub("compatible-with=8", rewritten[name])
-            kwargs["headers"] = rewritten
-        return super().perform_request(method, target, **kwargs)
-
-
-def build_client(
-    settings: Settings, *, max_retries: int = 3, **client_options: Any
-) -> Elasticsearch:
-    """An `Elasticsearch` client from `TELLER_ELASTICSEARCH_*` settings.
-
-    API key wins over basic auth; `ca_certs` verifies a cluster whose certificate is
-    signed by its own CA (the default of a secured Elasticsearch 8+). Failed requests
-    are retried `max_retries` times on other nodes (timeouts included);
-    `client_options` go to `Elasticsearch(...)` as they are.
-    """
-    if not settings.elasticsearch_url:
-        raise IndexUnavailableError("set TELLER_ELASTICSEARCH_URL to use the Elasticsearch backend")
-    options: dict[str, Any] = {
-        "request_timeout": settings.elasticsearch_timeout_s,
-        "retry_on_timeout": True,
-        "max_retries": max_retries,
-        "transport_class": CompatibleWith8Transport,
-    }
-    if settings.elasticsearch_api_key is not None:
-        options["api_key"] = settings.elasticsearch_api_key.get_secret_value()
-    elif settings.elasticsearch_username:
-        password = settings.elasticsearch_password
-        options["basic_auth"] = (
-            settings.elasticsearch_username,
-            password.get_secret_value() if password is not None else "",
-        )
-    if settings.elasticsearch_ca_certs is not None:
-        options["ca_certs"] = str(settings.elasticsearch_ca_certs)
-    return Elasticsearch(settings.elasticsearch_url, **(options | client_options))
 
 
 class ElasticsearchIndex:
@@ -213,60 +156,10 @@ class ElasticsearchIndex:
     @property
     def url(self) -> str:
         """The first node's address, without credentials (for messages)."""
-        try:
-            return str(self._client.transport.node_pool.all()[0].base_url)
-        except (AttributeError, IndexError):
-            return "the configured cluster"
+        return node_url(self._client)
 
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        where = f"Elasticsearch at {self.url}"
-        try:
-            yield
-        except AuthenticationException as exc:
-            raise IndexUnavailableError(
-                f"{where} rejected Teller's credentials while trying to {doing}; check "
-                "TELLER_ELASTICSEARCH_API_KEY (or TELLER_ELASTICSEARCH_USERNAME and _PASSWORD)"
-            ) from exc
-        except AuthorizationException as exc:
-            raise IndexUnavailableError(
-                f"{where} does not allow Teller's user to {doing}; grant it the index "
-                f"privileges all on '{self.alias}*' and the cluster privilege monitor"
-            ) from exc
-        except NotFoundError as exc:
-            raise IndexUnavailableError(
-                f"{where} has no index or alias '{self.alias}' ({doing}); start the API once "
-                "(it creates the index) or run `teller reindex`"
-            ) from exc
-        except UnsupportedProductError as exc:
-            raise IndexUnavailableError(
-                f"the server at {self.url} is not Elasticsearch; check TELLER_ELASTICSEARCH_URL"
-            ) from exc
-        except ApiError as exc:
-            hint = ""
-            if "media_type_header" in str(exc):
-                hint = (
-                    "; the Python client is newer than the server: build it with "
-                    "ElasticsearchIndex.from_settings (which asks for 8.x-compatible responses)"
-                )
-            raise IndexUnavailableError(f"{where} refused to {doing}: {exc}{hint}") from exc
-        except SSLError as exc:
-            raise IndexUnavailableError(
-                f"the TLS handshake with {where} failed ({exc}); set TELLER_ELASTICSEARCH_CA_CERTS "
-                "to the cluster's CA certificate (config/certs/http_ca.crt) or fix the URL's scheme"
-            ) from exc
-        except ConnectionTimeout as exc:
-            raise IndexUnavailableError(
-                f"{where} did not answer in time while trying to {doing}; check the cluster's "
-                "health or raise TELLER_ELASTICSEARCH_TIMEOUT_S"
-            ) from exc
-        except ESConnectionError as exc:
-            raise IndexUnavailableError(
-                f"cannot reach {where} to {doing} ({exc}); check TELLER_ELASTICSEARCH_URL and "
-                "that the cluster is running (`docker compose ps elasticsearch`)"
-            ) from exc
-        except TransportError as exc:
-            raise IndexUnavailableError(f"{where} failed to {doing}: {exc}") from exc
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        return translated_errors(doing, url=self.url, alias=self.alias)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -290,25 +183,17 @@ class ElasticsearchIndex:
         """Create `<alias>-v<timestamp>` and the alias when missing; otherwise check that
         the existing index's mapping fits. Returns the index behind the alias."""
         version = self.server_version()
-        if version < (8, 12):
-            number = ".".join(map(str, version))
-            raise IndexUnavailableError(
-                f"Elasticsearch {number} is too old; Teller needs 8.12 or later"
-            )
-        if self.fusion == "rrf_retriever":
-            self._check_rrf_support(version)
+        rrf = self.fusion == "rrf_retriever"
+        problem = es_mapping.version_problem(version, rrf_retriever=rrf)
+        if problem:
+            raise IndexUnavailableError(problem)
+        if rrf:
+            self._check_rrf_licence()
         for attempt in range(2):
             indices, plain_index = self._alias_indices()
-            if plain_index:
-                raise IndexUnavailableError(
-                    f"'{self.alias}' is a plain index, not an alias; run `teller reindex` to "
-                    "move its chunks to a versioned index behind an alias of that name"
-                )
-            if len(indices) > 1:
-                raise IndexUnavailableError(
-                    f"the alias '{self.alias}' points at several indices ({', '.join(indices)}); "
-                    "remove all but one with POST _aliases, or run `teller reindex`"
-                )
+            problem = es_mapping.alias_problem(self.alias, indices, plain_index=plain_index)
+            if problem:
+                raise IndexUnavailableError(problem)
             if indices:
                 self._check_mapping(indices[0])
                 return indices[0]
@@ -347,23 +232,16 @@ class ElasticsearchIndex:
                 + ". Run `teller reindex` to build a new index version and switch the alias"
             )
 
-    def _check_rrf_support(self, version: tuple[int, int, int]) -> None:
-        if version < RRF_MIN_VERSION:
-            raise IndexUnavailableError(
-                "TELLER_ELASTICSEARCH_FUSION=rrf_retriever needs Elasticsearch 8.16 or later; "
-                "set it to 'client' to fuse in Teller"
-            )
+    def _check_rrf_licence(self) -> None:
         try:
             with self._errors("read the licence"):
                 licence = self._client.license.get().body.get("license", {})
         except IndexUnavailableError as exc:  # no `monitor` privilege: let searches tell
             log.warning("could not check the Elasticsearch licence for RRF: %s", exc)
             return
-        if licence.get("type") not in {"enterprise", "platinum", "trial"}:
-            raise IndexUnavailableError(
-                f"the cluster's '{licence.get('type')}' licence does not include the rrf "
-                "retriever; set TELLER_ELASTICSEARCH_FUSION=client to fuse in Teller"
-            )
+        problem = es_mapping.rrf_licence_problem(licence.get("type"))
+        if problem:
+            raise IndexUnavailableError(problem)
 
     def close(self) -> None:
         """Close the client if this backend created it (`from_settings`)."""
@@ -402,31 +280,20 @@ class ElasticsearchIndex:
             )
 
     def _bulk(self, actions: Iterable[dict[str, Any]], refresh: Refresh) -> int:
-        """Send `actions` in chunks, retrying rejected (429) chunks with exponential
-        backoff; raise `BulkIndexingError` listing every failed document."""
-        failures: list[BulkFailure] = []
-        written = 0
+        """Send `actions` in chunks (see `es_client.bulk_write`); raise
+        `BulkIndexingError` listing every failed document."""
         # `True` would refresh after every chunk: refresh once at the end instead.
-        per_request = "wait_for" if refresh == "wait_for" else False
+        per_request: Refresh = "wait_for" if refresh == "wait_for" else False
         with self._errors("write chunks"):
-            for ok, item in helpers.streaming_bulk(
-                self._client,
-                actions,
-                raise_on_error=False,
-                refresh=per_request,
-                **self._bulk_options,
-            ):
-                failure = es_queries.bulk_failure(ok, item)
-                if failure is None:
-                    written += 1
-                else:
-                    failures.append(failure)
+            written, failures = bulk_write(
+                self._client, actions, refresh=per_request, **self._bulk_options
+            )
             if refresh is True:
                 self._client.indices.refresh(index=self.alias)
         with self._lock:
             self._dirty = self._dirty or refresh is False
         if failures:
-            raise BulkIndexingError(es_queries.bulk_failure_message(failures, written), failures)
+            raise bulk_indexing_error(failures, written)
         return written
 
     # -- reads ------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class RetrievalError(Exception):
     """Base class for retrieval errors."""
@@ -33,3 +36,26 @@ class IndexUnavailableError(RetrievalError):
 
 class ModelLoadError(RetrievalError):
     """The embedding model could not be loaded from the configured path."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFailure:
+    """One document that a bulk request rejected."""
+
+    key: int | None
+    operation: str
+    status: int
+    error: str
+
+
+class BulkIndexingError(IndexUnavailableError):
+    """Some documents of a bulk request were rejected; the others were written.
+
+    `failures` lists each rejected chunk key with the cluster's reason. An
+    `IndexUnavailableError` because the index no longer matches the database until
+    the chunks are written again (the API answers 503 with the message).
+    """
+
+    def __init__(self, message: str, failures: Sequence[BulkFailure]):
+        super().__init__(message)
+        self.failures = list(failures)

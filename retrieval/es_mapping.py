@@ -31,6 +31,9 @@ from typing import Any, Literal
 from retrieval.synonyms import FINANCIAL_SYNONYMS
 
 SCHEMA_VERSION = 1
+MIN_VERSION = (8, 12)
+RRF_MIN_VERSION = (8, 16)
+RRF_LICENCES = frozenset({"enterprise", "platinum", "trial"})
 VECTOR_FIELD = "embedding"
 TEXT_FIELD = "content"
 INDEX_ANALYZER = "teller_text"
@@ -291,3 +294,43 @@ def parse_version(number: str) -> tuple[int, int, int]:
     parts = [int(part) for part in re.findall(r"\d+", number)[:3]]
     major, minor, patch = [*parts, 0, 0, 0][:3]
     return major, minor, patch
+
+
+def version_problem(version: tuple[int, int, int], *, rrf_retriever: bool) -> str | None:
+    """Why a cluster of `version` cannot serve Teller, or None: Teller needs
+    `MIN_VERSION`, and `RRF_MIN_VERSION` for the `rrf` retriever."""
+    if version < MIN_VERSION:
+        number = ".".join(map(str, version))
+        return f"Elasticsearch {number} is too old; Teller needs 8.12 or later"
+    if rrf_retriever and version < RRF_MIN_VERSION:
+        return (
+            "TELLER_ELASTICSEARCH_FUSION=rrf_retriever needs Elasticsearch 8.16 or later; "
+            "set it to 'client' to fuse in Teller"
+        )
+    return None
+
+
+def rrf_licence_problem(licence_type: str | None) -> str | None:
+    """Why a cluster with this licence cannot run the `rrf` retriever, or None."""
+    if licence_type in RRF_LICENCES:
+        return None
+    return (
+        f"the cluster's '{licence_type}' licence does not include the rrf "
+        "retriever; set TELLER_ELASTICSEARCH_FUSION=client to fuse in Teller"
+    )
+
+
+def alias_problem(alias: str, indices: Sequence[str], *, plain_index: bool) -> str | None:
+    """Why `alias` cannot serve as Teller's alias, or None. `indices` are the indices
+    behind it; `plain_index` says a concrete index has the alias's name."""
+    if plain_index:
+        return (
+            f"'{alias}' is a plain index, not an alias; run `teller reindex` to "
+            "move its chunks to a versioned index behind an alias of that name"
+        )
+    if len(indices) > 1:
+        return (
+            f"the alias '{alias}' points at several indices ({', '.join(indices)}); "
+            "remove all but one with POST _aliases, or run `teller reindex`"
+        )
+    return None

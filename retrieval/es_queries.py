@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -403,40 +402,3 @@ def rrf_hits(hits: Sequence[Mapping[str, Any]]) -> list[SearchHit]:
             )
         )
     return results
-
-
-@dataclass(frozen=True, slots=True)
-class BulkFailure:
-    """One document that a bulk request rejected."""
-
-    key: int | None
-    operation: str
-    status: int
-    error: str
-
-
-def bulk_failure(ok: bool, item: Mapping[str, Any]) -> BulkFailure | None:
-    """The failure in one `streaming_bulk` result, or None when it succeeded (deleting
-    a missing document, status 404, counts as success: unknown keys are ignored)."""
-    operation, info = next(iter(item.items()))
-    status = int(info.get("status", 500))
-    if ok or (operation == "delete" and status == 404):
-        return None
-    doc_id = str(info.get("_id"))
-    return BulkFailure(
-        key=int(doc_id) if doc_id.isdigit() else None,
-        operation=operation,
-        status=status,
-        error=item_error(info),
-    )
-
-
-def bulk_failure_message(failures: Sequence[BulkFailure], written: int, shown: int = 5) -> str:
-    """What went wrong and what to do, naming the first `shown` failed chunks."""
-    listed = "; ".join(f"chunk {f.key}: {f.error}" for f in failures[:shown])
-    more = f" (and {len(failures) - shown} more)" if len(failures) > shown else ""
-    return (
-        f"{len(failures)} chunk(s) were rejected by Elasticsearch, {written} written: "
-        f"{listed}{more}. Fix those chunks (or the mapping, with `teller reindex`) "
-        "and ingest them again"
-    )

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from retrieval.types import IndexBackend
+
 router = APIRouter(tags=["health"])
 
 
@@ -19,7 +21,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: database reachable, model loaded, index open."""
+    """Readiness: database reachable, model loaded, index open and healthy."""
     checks: dict[str, Any] = {}
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None:
@@ -30,12 +32,24 @@ def readyz(request: Request) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        checks["index"] = {"status": "ok", "chunks": runtime.index.count()}
-    except Exception as exc:
-        checks["index"] = {"status": f"unavailable: {exc}"}
+    checks["index"] = index_check(runtime.index)
     ok = checks["database"] == "ok" and checks["index"].get("status") == "ok"
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks},
         status_code=200 if ok else 503,
     )
+
+
+def index_check(index: IndexBackend) -> dict[str, Any]:
+    """The index's readiness: ``{"status": "ok", "chunks": N}``, or a status of
+    ``"unavailable: <why>"``. A backend with a `health()` report (Elasticsearch) is
+    ready only when the report says `ok`; the report is included as `health`."""
+    health = getattr(index, "health", None)
+    try:
+        if not callable(health):
+            return {"status": "ok", "chunks": index.count()}
+        report = dict(health())
+    except Exception as exc:
+        return {"status": f"unavailable: {exc}"}
+    status = "ok" if report.get("ok") else f"unavailable: {report.get('error', 'unhealthy')}"
+    return {"status": status, "chunks": report.get("count"), "health": report}
