@@ -254,7 +254,7 @@ def reindex(
     from db.errors import DatabaseError
     from retrieval.errors import RetrievalError
 
-    with _index_runtime() as runtime:
+    with _index_runtime(rebuild=True) as runtime:
         try:
             report = runtime.knowledge.rebuild(batch_size=batch_size)
         except (DatabaseError, RetrievalError) as exc:
@@ -306,14 +306,14 @@ def bench_scale(
 
 
 @contextmanager
-def _index_runtime() -> Iterator[cli_index.IndexRuntime]:
+def _index_runtime(*, rebuild: bool = False) -> Iterator[cli_index.IndexRuntime]:
     """Like `_runtime`, but the index is neither checked nor reconciled on opening
     (`cli_index.open_index_runtime`): these commands are how a broken index is repaired."""
     from db.errors import DatabaseError
     from retrieval.errors import RetrievalError
 
     try:
-        runtime = cli_index.open_index_runtime(_settings())
+        runtime = cli_index.open_index_runtime(_settings(), rebuild=rebuild)
     except (DatabaseError, RetrievalError) as exc:
         _fail(str(exc))
     try:

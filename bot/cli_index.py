@@ -116,7 +116,7 @@ class IndexRuntime:
         self.engine.dispose()
 
 
-def open_index_runtime(settings: Settings) -> IndexRuntime:
+def open_index_runtime(settings: Settings, *, rebuild: bool = False) -> IndexRuntime:
     """Open the database, model and index for maintenance commands; close it when done.
 
     Unlike `bot.runtime.build_runtime`, an Elasticsearch alias is not checked or created
@@ -127,7 +127,9 @@ def open_index_runtime(settings: Settings) -> IndexRuntime:
     """
     from bot.knowledge import KnowledgeService
     from bot.runtime import build_index, open_database
+    from retrieval.embedded import EmbeddedIndex
     from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.errors import IncompatibleIndexError
 
     engine, sessions = open_database(settings, migrate=settings.should_auto_migrate)
     try:
@@ -141,7 +143,14 @@ def open_index_runtime(settings: Settings) -> IndexRuntime:
 
             index = ElasticsearchIndex.from_settings(settings, embedder.dimension)
         else:
-            index = build_index(settings, embedder.dimension)
+            try:
+                index = build_index(settings, embedder.dimension)
+            except IncompatibleIndexError:
+                if not rebuild:
+                    raise
+                # SQL holds every chunk and embedding: set the old files aside, start empty.
+                EmbeddedIndex.set_aside(settings.index_dir)
+                index = build_index(settings, embedder.dimension)
     except BaseException:
         engine.dispose()
         raise

@@ -35,7 +35,7 @@ from usearch.index import Index as VectorIndex
 
 from retrieval import fusion
 from retrieval.analysis import ANALYZER_NAME, build_analyzer, query_terms
-from retrieval.errors import IndexUnavailableError
+from retrieval.errors import IncompatibleIndexError, IndexUnavailableError
 from retrieval.types import (
     FusionMethod,
     IndexedChunk,
@@ -213,13 +213,13 @@ class EmbeddedIndex:
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("dimension") != self.dimension:
-                raise IndexUnavailableError(
+                raise IncompatibleIndexError(
                     f"the index in {self.path} holds {meta.get('dimension')}-dimensional vectors "
                     f"but the embedding model makes {self.dimension}; run `teller reindex` "
                     "or point TELLER_DATA_DIR elsewhere"
                 )
             if meta.get("format") != FORMAT_VERSION:
-                raise IndexUnavailableError(
+                raise IncompatibleIndexError(
                     f"the index in {self.path} has format {meta.get('format')}, this Teller "
                     f"reads {FORMAT_VERSION}; run `teller reindex`"
                 )
@@ -247,7 +247,7 @@ class EmbeddedIndex:
         try:
             index = tantivy.Index(self._schema_obj, path=str(bm25_dir), reuse=True)
         except ValueError as exc:
-            raise IndexUnavailableError(
+            raise IncompatibleIndexError(
                 f"the BM25 index in {bm25_dir} could not be opened ({exc}); run `teller reindex`"
             ) from exc
         index.register_tokenizer(ANALYZER_NAME, build_analyzer())
@@ -289,6 +289,27 @@ class EmbeddedIndex:
                 log.warning("vector snapshot %s unreadable (%s); it will be rebuilt", snapshot, exc)
                 vectors = VectorIndex(ndim=self.dimension, metric="cos", dtype="f32")
         self._vectors = vectors
+
+    @staticmethod
+    def set_aside(path: str | Path) -> Path | None:
+        """Rename an index directory that cannot be opened (kept for inspection, not
+        deleted) so a fresh one can be rebuilt from SQL. Refuses while a process owns it."""
+        source = Path(path)
+        if not source.exists():
+            return None
+        with open(source / "LOCK", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexUnavailableError(
+                    f"the index in {source} is in use by another Teller process; stop it first"
+                ) from None
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            target = source.with_name(f"{source.name}.set-aside-{stamp}")
+            source.rename(target)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        log.warning("index %s could not be opened; moved it to %s", source, target)
+        return target
 
     def close(self) -> None:
         with self._lock:

@@ -34,6 +34,10 @@ class IndexUnavailableError(RetrievalError):
     """The index cannot be reached or opened (locked, unreachable cluster, bad mapping)."""
 
 
+class IncompatibleIndexError(IndexUnavailableError):
+    """The index on disk was built differently (format, dimension); `teller reindex` fixes it."""
+
+
 class ModelLoadError(RetrievalError):
     """The embedding model could not be loaded from the configured path."""
 

@@ -95,3 +95,27 @@ def test_reindex_rebuilds_a_deleted_index(
     assert code == 0, out
     assert f"index rebuilt: {ingested} chunks" in out
     assert run_json(env, "index-status")["count"] == ingested
+
+
+def test_reindex_repairs_an_index_built_for_another_model(tmp_path: Path) -> None:
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    env = {"TELLER_DATA_DIR": str(tmp_path / "data"), "TELLER_ENVIRONMENT": "test"}
+    doc = tmp_path / "fees.md"
+    doc.write_text("# Fees\n\nPaper statements cost $2 per month.")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(doc)], env=env).exit_code == 0
+    meta = tmp_path / "data" / "index" / "index.json"
+    meta.write_text(_json.dumps({"format": 1, "dimension": 768}))  # another model's index
+
+    broken = runner.invoke(app, ["search", "paper statements"], env=env)
+    assert broken.exit_code == 2 and "teller reindex" in broken.output
+    fixed = runner.invoke(app, ["reindex"], env=env)
+    assert fixed.exit_code == 0, fixed.output
+    found = runner.invoke(app, ["search", "paper statements", "--json"], env=env)
+    assert _json.loads(found.output)["hits"][0]["doc_id"] == "fees"
+    assert list((tmp_path / "data").glob("index.set-aside-*"))  # kept, not deleted
