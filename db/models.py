@@ -12,10 +12,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -172,4 +176,138 @@ class Chunk(Base):
         return (
             f"Chunk(id={self.id}, document_id={self.document_id!r}, "
             f"version={self.version}, ordinal={self.ordinal})"
+        )
+
+
+class RateSheet(Base):
+    """One uploaded rate sheet (CSV or JSON): the unit of loading and of superseding.
+
+    Loading a sheet is atomic; its rows are `RateRow`s with `sheet_id` = this id.
+    """
+
+    __tablename__ = "rate_sheets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    rows: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    loaded_by: Mapped[str | None] = mapped_column(String(200))
+
+    def __repr__(self) -> str:
+        return f"RateSheet(id={self.id!r}, filename={self.filename!r}, rows={self.rows})"
+
+
+class RateRow(Base):
+    """One rate of one product, term and tier, effective over a date range.
+
+    Rates are kept as the strings the sheet gave ("6.125"), so an answer quotes exactly
+    what the bank published. Rows are never deleted: a later sheet with a row for the
+    same (product, term, tier, effective_from) sets `superseded_at` and
+    `superseded_by_sheet` here instead, so every quoted rate stays auditable.
+    """
+
+    __tablename__ = "rate_rows"
+    __table_args__ = (
+        Index("ix_rate_rows_product_effective_from", "product", "effective_from"),
+        CheckConstraint(
+            "effective_until IS NULL OR effective_until >= effective_from",
+            name="effective_range",
+        ),
+        # Answer traces refer to rate rows by id: never reuse one.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    sheet_id: Mapped[str] = mapped_column(ForeignKey("rate_sheets.id"), index=True)
+    product: Mapped[str] = mapped_column(String(200))
+    term: Mapped[str | None] = mapped_column(String(100))
+    term_months: Mapped[int | None] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(200))
+    rate_percent: Mapped[str] = mapped_column(String(32))
+    apr_percent: Mapped[str | None] = mapped_column(String(32))
+    apy_percent: Mapped[str | None] = mapped_column(String(32))
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_until: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    superseded_by_sheet: Mapped[str | None] = mapped_column(ForeignKey("rate_sheets.id"))
+
+    def __repr__(self) -> str:
+        return (
+            f"RateRow(id={self.id}, product={self.product!r}, term={self.term!r}, "
+            f"tier={self.tier!r}, rate={self.rate_percent!r}, from={self.effective_from})"
+        )
+
+
+class Conversation(Base):
+    """A chat or call: the messages exchanged on one channel (web, agent, api, cli)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
+
+    def __repr__(self) -> str:
+        return f"Conversation(id={self.id!r}, channel={self.channel!r})"
+
+
+class Answer(Base):
+    """An answer Teller gave, with everything needed to audit and learn from it.
+
+    `trace` holds what the answer was built from (retrieved chunks with ids, versions,
+    scores and ranks; rate row ids; filters; the grounding report). Answers are audit
+    records: the foreign key to the conversation has no cascade, so hard-deleting a
+    conversation that was answered fails instead of erasing its answers.
+    """
+
+    __tablename__ = "answers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    rewritten_query: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(JSONType)
+    confidence: Mapped[float] = mapped_column(Float)
+    handoff_suggested: Mapped[bool] = mapped_column(Boolean)
+    abstained: Mapped[bool] = mapped_column(Boolean)
+    degraded: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(String(32))
+    trace: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    generator: Mapped[str] = mapped_column(String(200))
+    generator_version: Mapped[str] = mapped_column(String(200))
+    reranker_version: Mapped[str | None] = mapped_column(String(200))
+    timings_ms: Mapped[dict[str, float]] = mapped_column(JSONType)
+    channel: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f"Answer(id={self.id!r}, kind={self.kind!r}, conversation={self.conversation_id!r})"
+
+
+class Message(Base):
+    """One turn of a conversation; an assistant turn links the `Answer` it showed."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        CheckConstraint("role IN ('user', 'assistant')", name="role"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    answer_id: Mapped[str | None] = mapped_column(ForeignKey("answers.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(id={self.id}, conversation_id={self.conversation_id!r}, role={self.role!r})"
         )

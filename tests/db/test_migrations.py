@@ -27,7 +27,16 @@ from db.repository import count_documents
 from db.session import make_engine
 from tests.db.helpers import upsert
 
-TABLES = {"documents", "document_versions", "chunks"}
+TABLES = {
+    "documents",
+    "document_versions",
+    "chunks",
+    "rate_sheets",
+    "rate_rows",
+    "conversations",
+    "answers",
+    "messages",
+}
 
 
 def _tables(url: str) -> set[str]:

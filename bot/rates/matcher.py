@@ -1,0 +1,233 @@
+"""Understanding rate questions: is it one, which product, which term, which number.
+
+Products are data: the stored product names are matched through a small synonym table
+of product families ("cd" ~ "certificate of deposit") and through word overlap with the
+question, never through a list of the products a given bank sells.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from bot.rates.loader import term_label
+from bot.rates.types import RateQuery, Wants
+
+# Product families and the phrases that name them, in questions and in product names.
+PRODUCT_SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
+    "mortgage": (
+        "mortgage",
+        "mortgages",
+        "home loan",
+        "home loans",
+        "house loan",
+        "housing loan",
+        "arm",
+        "arms",
+        "adjustable rate mortgage",
+    ),
+    "heloc": (
+        "heloc",
+        "helocs",
+        "home equity line",
+        "home equity lines",
+        "home equity line of credit",
+        "home equity",
+        "equity line",
+    ),
+    "cd": (
+        "cd",
+        "cds",
+        "certificate",
+        "certificates",
+        "certificate of deposit",
+        "certificates of deposit",
+        "term deposit",
+        "term deposits",
+        "time deposit",
+        "share certificate",
+    ),
+    "savings": ("savings", "saving", "savings account", "savings accounts"),
+    "money market": ("money market", "money markets", "mma"),
+    "checking": ("checking", "checking account", "checking accounts"),
+    "auto loan": ("auto loan", "auto loans", "car loan", "car loans", "vehicle loan", "auto"),
+    "personal loan": ("personal loan", "personal loans"),
+    "student loan": ("student loan", "student loans"),
+    "credit card": ("credit card", "credit cards"),
+    "ira": ("ira", "iras", "retirement account"),
+}
+
+_RATE_WORDS: Final = frozenset(
+    {"rate", "rates", "apr", "aprs", "apy", "apys", "interest", "yield", "yields", "dividend"}
+)
+# "Rate" in these senses is not about our rate sheet.
+_NOT_RATE: Final = re.compile(
+    r"\b(exchange|conversion|fx|currency|forex|rate (this|my|the|an?|your) (answer|reply|"
+    r"chat|experience|service)|rate limit|heart rate|success rate|approval rate)\b"
+)
+_GENERIC: Final = re.compile(
+    r"\b(interest rates?|apr|apy|(your|current|todays|latest|best) rates?"
+    r"|what( are)?( the| your)? rates)\b"
+)
+_PAYS: Final = re.compile(r"\bhow much\b.*\b(pay|pays|paying|earn|earns|earning)\b")
+_DEPOSITS: Final = frozenset({"cd", "savings", "money market", "checking", "ira"})
+_NUMBER_WORDS: Final = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "fifteen": 15,
+    "eighteen": 18,
+    "twenty": 20,
+    "thirty": 30,
+    "sixty": 60,
+}
+_NUMBER: Final = r"(?P<n>\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")"
+_TERM_IN_TEXT: Final = re.compile(
+    _NUMBER + r"\s*-?\s*(?P<unit>years?|yrs?|months?|mos?)\b"
+    r"|(?P<n2>\d{1,3})(?P<unit2>y|m)\b"
+)
+_FIXED: Final = re.compile(r"\bfixed\b")
+_ADJUSTABLE: Final = re.compile(r"\b(adjustable|variable|arms?|\d+ ?/ ?\d+)\b")
+# Words that say nothing about which product is meant.
+_STOPWORD_TEXT: Final = """
+    a about account accounts am an and any are at be best can current currently do does for
+    from get give have how i in is it latest length me much my new now of offer offered
+    offering on open opening or our pay pays please right s show tell term terms the these
+    this to today todays us want what whats which with would you your
+"""
+_STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case words separated by single spaces; "/" ("7/6 ARM") and decimal points kept."""
+    lowered = re.sub(
+        r"(?<!\d)\.|\.(?!\d)", " ", text.lower().replace("'", "").replace("\u2019", "")
+    )
+    return " ".join(re.sub(r"[^a-z0-9/.]+", " ", lowered).split())
+
+
+def _has_phrase(normalized: str, phrase: str) -> bool:
+    return f" {phrase} " in f" {normalized} "
+
+
+def product_families(text: str) -> list[str]:
+    """The product families named in `text` (a question or a product name), in table order."""
+    normalized = normalize_text(text)
+    return [
+        family
+        for family, phrases in PRODUCT_SYNONYMS.items()
+        if any(_has_phrase(normalized, phrase) for phrase in phrases)
+    ]
+
+
+def find_term_months(text: str) -> int | None:
+    """The first term in `text` in months: "30 year" -> 360, "6-month" -> 6, "5y" -> 60."""
+    for match in _TERM_IN_TEXT.finditer(normalize_text(text).replace("-", " ")):
+        raw, unit = (match["n"], match["unit"]) if match["n"] else (match["n2"], match["unit2"])
+        count = _NUMBER_WORDS.get(raw) or int(raw)
+        if count > 0:
+            return term_label(count, unit)[1]
+    return None
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".") for w in re.split(r"[\s\-/]+", normalize_text(text)) if w.strip(".")}
+
+
+def _family_words(families: Iterable[str]) -> set[str]:
+    return {w for f in families for phrase in PRODUCT_SYNONYMS[f] for w in phrase.split()}
+
+
+def _wants(normalized: str) -> Wants:
+    if _has_phrase(normalized, "apr") or "annual percentage rate" in normalized:
+        return "apr"
+    stripped = normalized.replace("high yield", "")
+    if re.search(r"\b(apy|yield|annual percentage yield)\b", stripped):
+        return "apy"
+    return "rate"
+
+
+def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuery | None:
+    """A `RateQuery` when `text` asks for one of our rates, else None.
+
+    It is a rate question when it mentions a rate word (rate, APR, APY, interest,
+    yield; or "how much ... pay/earn" with a deposit product) together with something
+    to look up: a product family, a term, fixed/adjustable, a word of one of the stored
+    `products`, or a general "current rates"/"interest rate". "Exchange rate" and
+    rating an answer are not rate questions.
+    """
+    normalized = normalize_text(text)
+    if not normalized or _NOT_RATE.search(normalized):
+        return None
+    families = product_families(normalized)
+    words = _words(normalized)
+    pays = bool(_PAYS.search(normalized)) and any(f in _DEPOSITS for f in families)
+    if not (words & _RATE_WORDS or pays):
+        return None
+    term_months = find_term_months(normalized)
+    fixed = bool(_FIXED.search(normalized))
+    adjustable = bool(_ADJUSTABLE.search(normalized))
+    product_words = set().union(*(_words(p) for p in products)) - _STOPWORDS - _RATE_WORDS
+    keywords = sorted(
+        w
+        for w in words - _STOPWORDS - _RATE_WORDS - _family_words(families)
+        if not re.fullmatch(r"[\d.$/]+|years?|yrs?|months?|mos?|\d+[ym]", w)
+    )
+    known = [w for w in keywords if w in product_words]
+    if not (families or term_months or fixed or adjustable or known or _GENERIC.search(normalized)):
+        return None
+    return RateQuery(
+        text=text,
+        product_hint=families[0] if families else None,
+        term_months=term_months,
+        wants=_wants(normalized),
+        fixed=fixed,
+        adjustable=adjustable,
+        keywords=tuple(keywords),
+    )
+
+
+def match_products(query: RateQuery, products: Iterable[str]) -> list[str]:
+    """The stored products `query` may mean, best matches only, sorted.
+
+    With a product family: the products of that family, narrowed to those sharing the
+    most keywords with the question when any share one. Without: the products sharing
+    the most keywords, or every product when none shares one (the term and the
+    fixed/adjustable hints narrow further when answering).
+    """
+    candidates = sorted(set(products))
+    if query.product_hint is not None:
+        candidates = [p for p in candidates if query.product_hint in product_families(p)]
+    keywords = set(query.keywords)
+    if query.fixed:
+        keywords.add("fixed")
+    scores = {p: len(keywords & _words(p)) for p in candidates}
+    best = max(scores.values(), default=0)
+    if best == 0:
+        return candidates
+    return [p for p in candidates if scores[p] == best]
+
+
+def mentions_term(product: str, months: int) -> bool:
+    """Whether a product name spells out a term of `months` ("30-year fixed mortgage")."""
+    return find_term_months(product) == months
+
+
+__all__ = [
+    "PRODUCT_SYNONYMS",
+    "detect_rate_question",
+    "find_term_months",
+    "match_products",
+    "mentions_term",
+    "normalize_text",
+    "product_families",
+]
