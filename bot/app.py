@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.errors import install_error_handlers
-from bot.api.routes import documents, health, search
+from bot.api.routes import chat, documents, health, rates, search
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 
@@ -40,4 +40,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(search.router)
+    app.include_router(chat.router)
+    app.include_router(rates.router)
     return app

@@ -185,3 +185,60 @@ def bench_scale(
             }
         finally:
             index.close()
+
+
+def bench_answers(settings: Settings, dataset: Path, split: str = "dev") -> dict[str, Any]:
+    """Ask every judged query through the full answer pipeline (default generator).
+
+    `citation_hit@1`: share of answered queries whose first citation is a relevant
+    document. `grounded_numbers`: share of figures (numbers, amounts, percentages,
+    dates) in answers that appear in the full text of the passages they cite.
+    """
+    from bot.generation.grounding import check_grounding, extract_figures
+    from db import repository as repo
+
+    queries, qrels = load_beir_queries(dataset, split)
+    docs = list(load_beir_corpus(dataset))
+    with _temporary_runtime(settings) as runtime:
+        runtime.knowledge.ingest_documents(docs)
+        ordered = list(queries.items())
+        for _, text in ordered[:WARMUP_QUERIES]:
+            runtime.answers.answer(text, channel="api")
+        samples: list[float] = []
+        answered = abstained = hits_at_1 = 0
+        figures_total = figures_grounded = 0
+        for qid, text in ordered:
+            t = time.perf_counter()
+            result = runtime.answers.answer(text, channel="api")
+            samples.append((time.perf_counter() - t) * 1e3)
+            if result.kind == "abstain":
+                abstained += 1
+                continue
+            answered += 1
+            first = result.citations[0] if result.citations else None
+            if first is not None and first.doc_id in qrels[qid]:
+                hits_at_1 += 1
+            keys = [c.chunk_id for c in result.citations if c.chunk_id is not None]
+            with runtime.sessions() as session:
+                sources = [row.text for row in repo.load_chunks(session, keys=keys)]
+            figures = extract_figures(result.text)
+            figures_total += len(figures)
+            for figure in figures:
+                if check_grounding(figure.raw, sources).ok:
+                    figures_grounded += 1
+        total = len(ordered)
+        return {
+            "dataset": dataset.name,
+            "split": split,
+            "queries": total,
+            "answered": round(answered / total, 4) if total else 0.0,
+            "abstained": round(abstained / total, 4) if total else 0.0,
+            "citation_hit@1": round(hits_at_1 / answered, 4) if answered else 0.0,
+            "grounded_numbers": (
+                round(figures_grounded / figures_total, 4) if figures_total else 1.0
+            ),
+            "figures_checked": figures_total,
+            "generator": runtime.answers.generator.name,
+            "min_confidence": runtime.answers.min_confidence,
+            "latency_ms": percentiles(samples),
+        }

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from bot import cli_index
+from bot import cli_index, cli_rates
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
 
 DEMO_DIR = Path(__file__).parent / "demo" / "knowledge"
+DEMO_RATES = Path(__file__).parent / "demo" / "rates.csv"
 
 ApiOption = Annotated[
     str | None,
@@ -264,13 +265,54 @@ def reindex(
 
 @demo_app.command("load")
 def demo_load() -> None:
-    """Load the demo bank's knowledge base (idempotent)."""
+    """Load the demo bank's knowledge base and rate sheet (idempotent)."""
+    import hashlib
     from dataclasses import asdict
+
+    from bot.rates import load_rate_sheet
+    from db import rates as rates_repo
 
     with _runtime() as runtime:
         files = sorted(p for p in DEMO_DIR.rglob("*") if p.is_file())
         outcomes = runtime.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-    _print_outcomes([asdict(o) for o in outcomes], as_json=False)
+        _print_outcomes([asdict(o) for o in outcomes], as_json=False)
+        data = DEMO_RATES.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        with runtime.sessions.begin() as session:
+            latest = rates_repo.list_sheets(session, limit=1)
+            if latest and latest[0].content_hash == digest:
+                typer.echo(f"unchanged  rate sheet {DEMO_RATES.name}")
+                return
+            result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by="demo")
+        typer.echo(f"created    rate sheet {DEMO_RATES.name} ({result.rows} rows)")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, as a customer would ask it.")],
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="Continue this conversation id.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Answer a question with the full pipeline (rates, retrieval, generator, guard)."""
+    with _runtime() as runtime:
+        result = runtime.answers.answer(question, conversation_id=conversation, channel="cli")
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(result.text)
+    for citation in result.citations:
+        where = " › ".join([citation.title, *citation.section])
+        ref = citation.doc_id or f"rate row {citation.rate_row_id}"
+        typer.secho(f"  [{citation.number}] {where} ({ref})", dim=True)
+    if result.handoff_reference:
+        typer.secho(f"  handoff reference: {result.handoff_reference}", dim=True)
+    typer.secho(
+        f"  conversation {result.conversation_id} · answer {result.answer_id} · "
+        f"confidence {result.confidence:.2f}",
+        dim=True,
+    )
 
 
 @bench_app.command("retrieval")
@@ -283,6 +325,21 @@ def bench_retrieval(
 ) -> None:
     """nDCG@10, recall@5, MRR@10 of bm25, dense and hybrid, plus query latency."""
     from bot.bench import bench_retrieval as run
+
+    if not (dataset / "corpus.jsonl").exists():
+        _fail(f"{dataset} has no corpus.jsonl")
+    result = run(_settings(), dataset, split)
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+@bench_app.command("answers")
+def bench_answers(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with corpus, queries, qrels.")],
+    split: Annotated[str, typer.Option()] = "dev",
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Answer every judged query: abstentions, citation hit@1, grounded figures, latency."""
+    from bot.bench import bench_answers as run
 
     if not (dataset / "corpus.jsonl").exists():
         _fail(f"{dataset} has no corpus.jsonl")
@@ -335,6 +392,7 @@ def _sql_chunk_batches(
 
 
 cli_index.register(app, _index_runtime, chunk_batches=_sql_chunk_batches)
+cli_rates.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers.pipeline import AnswerPipeline
+from bot.generation.extractive import ExtractiveComposer
+from bot.generation.factory import build_generator
+from bot.generation.types import Generator
 from bot.knowledge import KnowledgeService
 from bot.settings import Settings
 from db.migrate import upgrade
@@ -31,6 +35,7 @@ class Runtime:
     embedder: SentenceTransformerEmbedder
     index: IndexBackend
     knowledge: KnowledgeService
+    answers: AnswerPipeline
 
     def close(self) -> None:
         self.index.close()
@@ -85,7 +90,13 @@ def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime
         chunk_overlap=settings.chunk_overlap,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    runtime = Runtime(settings, engine, sessions, embedder, index, knowledge)
+    try:
+        answers = build_answer_pipeline(settings, sessions, knowledge, embedder)
+    except BaseException:
+        index.close()
+        engine.dispose()
+        raise
+    runtime = Runtime(settings, engine, sessions, embedder, index, knowledge, answers)
     try:
         report = knowledge.reconcile()
     except BaseException:
@@ -98,3 +109,35 @@ def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime
         report.removed,
     )
     return runtime
+
+
+def build_answer_pipeline(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    knowledge: KnowledgeService,
+    embedder: SentenceTransformerEmbedder,
+) -> AnswerPipeline:
+    """The configured generator (loaded now) with the extractive composer as fallback."""
+    fallback = ExtractiveComposer(embedder)
+    generator: Generator = fallback
+    if settings.generator != "extractive":
+        generator = build_generator(
+            settings.generator,
+            embedder,
+            model_dir=settings.generator_model_dir,
+            base_url=settings.generator_url,
+            model=settings.generator_model,
+            api_key=settings.generator_api_key,
+            timeout_s=settings.generator_timeout_s,
+        )
+        load = getattr(generator, "load", None)
+        if callable(load):
+            load()
+    return AnswerPipeline(
+        sessions=sessions,
+        knowledge=knowledge,
+        generator=generator,
+        fallback=fallback,
+        k=settings.answer_passages,
+        min_confidence=settings.min_confidence,
+    )

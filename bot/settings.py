@@ -49,6 +49,27 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=150, ge=0, description="Characters of overlap.")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
+    # Answers
+    generator: Literal["extractive", "local", "openai"] = "extractive"
+    generator_model_dir: Path | None = Field(
+        default=None, description="Causal LM folder with a chat template (generator=local)."
+    )
+    generator_url: str | None = Field(
+        default=None, description="OpenAI-compatible server, e.g. http://vllm:8000."
+    )
+    generator_model: str | None = None
+    generator_api_key: SecretStr | None = None
+    generator_timeout_s: float = Field(default=30.0, gt=0)
+    answer_passages: int = Field(
+        default=5, ge=1, le=20, description="Passages given to the generator."
+    )
+    min_confidence: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="Cosine similarity of the best passage below which Teller abstains.",
+    )
+
     # Elasticsearch (used when backend == "elasticsearch")
     elasticsearch_url: str | None = None
     elasticsearch_api_key: SecretStr | None = None
@@ -78,6 +99,12 @@ class Settings(BaseSettings):
             raise ValueError("TELLER_CHUNK_OVERLAP must be smaller than TELLER_CHUNK_SIZE")
         if self.environment == "production" and self.admin_token is None:
             raise ValueError("TELLER_ADMIN_TOKEN must be set when TELLER_ENVIRONMENT=production")
+        if self.generator == "local" and self.generator_model_dir is None:
+            raise ValueError("TELLER_GENERATOR=local needs TELLER_GENERATOR_MODEL_DIR")
+        if self.generator == "openai" and not (self.generator_url and self.generator_model):
+            raise ValueError(
+                "TELLER_GENERATOR=openai needs TELLER_GENERATOR_URL and TELLER_GENERATOR_MODEL"
+            )
         if self.backend == "elasticsearch" and not self.elasticsearch_url:
             raise ValueError("TELLER_BACKEND=elasticsearch needs TELLER_ELASTICSEARCH_URL")
         return self

@@ -68,7 +68,12 @@ def test_beir_ingest(env: dict[str, str], tmp_path: Path) -> None:
     beir = tmp_path / "beir"
     beir.mkdir()
     rows = [
-        {"_id": "d1", "title": "", "text": "Lost cards can be frozen in the app.", "class": "cards"},
+        {
+            "_id": "d1",
+            "title": "",
+            "text": "Lost cards can be frozen in the app.",
+            "class": "cards",
+        },
         {"_id": "d2", "title": "", "text": "Home loans need two years of W-2s.", "class": "loans"},
     ]
     (beir / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows))

@@ -28,8 +28,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env.pop("TELLER_DATABASE_URL", None)
     teller = str(Path(sys.executable).parent / "teller")
     proc = subprocess.Popen(
-        [teller, "serve", "--port", str(port)], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [teller, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,6 +11,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from bot.answers.pipeline import ConversationIdError
+from bot.generation.errors import GeneratorUnavailableError
+from bot.rates.errors import RateSheetError
 from db.errors import DatabaseUnavailableError
 from retrieval.errors import (
     DocumentNotFoundError,
@@ -46,6 +49,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     IndexUnavailableError: 503,
     ModelLoadError: 503,
     DatabaseUnavailableError: 503,
+    GeneratorUnavailableError: 503,
+    RateSheetError: 422,
+    ConversationIdError: 422,
 }
 
 

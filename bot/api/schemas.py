@@ -100,3 +100,62 @@ class DocumentOut(BaseModel):
 class DocumentListOut(BaseModel):
     documents: list[DocumentOut]
     total: int
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{8,36}$", description="Omit to start a conversation."
+    )
+    message: str = Field(min_length=1, max_length=4000)
+    channel: Literal["web", "agent", "api", "cli"] = "api"
+
+
+class CitationOut(BaseModel):
+    number: int
+    kind: Literal["passage", "rate"]
+    title: str
+    doc_id: str | None = None
+    version: int | None = None
+    chunk_id: int | None = None
+    section: list[str] = Field(default_factory=list)
+    url: str | None = None
+    rate_row_id: int | None = None
+    snippet: str = ""
+
+
+class ChatOut(BaseModel):
+    conversation_id: str
+    answer_id: str
+    text: str
+    citations: list[CitationOut]
+    confidence: float
+    handoff_suggested: bool
+    degraded: bool
+    kind: Literal["knowledge", "rate", "clarification", "abstain"]
+    choices: list[str] = Field(
+        default_factory=list, description="Quick replies for a clarification."
+    )
+    handoff_reference: str | None = None
+
+
+class AnswerOut(BaseModel):
+    id: str
+    conversation_id: str
+    question: str
+    rewritten_query: str
+    text: str
+    citations: list[dict[str, Any]]
+    confidence: float
+    handoff_suggested: bool
+    abstained: bool
+    degraded: bool
+    kind: str
+    trace: dict[str, Any]
+    generator: str
+    generator_version: str
+    reranker_version: str | None
+    timings_ms: dict[str, float]
+    channel: str
+    created_at: dt.datetime

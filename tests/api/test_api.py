@@ -41,21 +41,29 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_documents_round_trip_and_search(client: TestClient) -> None:
     body = _ingest_json(
         client,
-        {"id": "wires", "title": "Wire fees", "text": "International wires cost $45.",
-         "metadata": {"product": "Checking", "doc_type": "fee schedule"}},
+        {
+            "id": "wires",
+            "title": "Wire fees",
+            "text": "International wires cost $45.",
+            "metadata": {"product": "Checking", "doc_type": "fee schedule"},
+        },
     )
     assert body["results"][0]["status"] == "created"  # type: ignore[index]
     doc = client.get("/v1/documents/wires").json()
     assert doc["metadata"] == {"product": "checking", "document_type": "fee schedule"}
     assert doc["version"] == 1 and doc["chunks"] == 1
 
-    hits = client.post("/v1/search", json={"query": "international wire fee", "k": 3}).json()["hits"]
+    hits = client.post("/v1/search", json={"query": "international wire fee", "k": 3}).json()[
+        "hits"
+    ]
     top = hits[0]
     assert top["doc_id"] == "wires" and top["title"] == "Wire fees" and top["rank"] == 1
     assert top["bm25_score"] > 0 and top["dense_score"] > 0 and top["score"] > 0
 
     # A change is visible to the very next query.
-    _ingest_json(client, {"id": "wires", "title": "Wire fees", "text": "International wires cost $50."})
+    _ingest_json(
+        client, {"id": "wires", "title": "Wire fees", "text": "International wires cost $50."}
+    )
     hits = client.post("/v1/search", json={"query": "international wire fee"}).json()["hits"]
     assert [h["text"] for h in hits if h["doc_id"] == "wires"] == ["International wires cost $50."]
 
@@ -101,7 +109,9 @@ def test_bad_uploads_get_clear_errors(
 
 
 def test_invalid_json_bodies_name_the_problem(client: TestClient) -> None:
-    bad = client.post("/v1/documents", content=b"{oops", headers={"content-type": "application/json"})
+    bad = client.post(
+        "/v1/documents", content=b"{oops", headers={"content-type": "application/json"}
+    )
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
     missing = client.post("/v1/documents", json={"documents": [{"title": "no text"}]})
     assert missing.status_code == 400 and "documents.0.text" in missing.json()["error"]["message"]
@@ -123,12 +133,16 @@ def test_admin_token_protects_writes(make_settings: Callable[..., Settings]) -> 
         assert client.post("/v1/documents", json=doc).status_code == 401
         wrong = client.post("/v1/documents", json=doc, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
-        ok = client.post("/v1/documents", json=doc, headers={"Authorization": "Bearer s3cret-token"})
+        ok = client.post(
+            "/v1/documents", json=doc, headers={"Authorization": "Bearer s3cret-token"}
+        )
         assert ok.status_code == 200
         assert client.post("/v1/search", json={"query": "hello"}).status_code == 200
 
 
-def test_restart_keeps_documents_without_reembedding(make_settings: Callable[..., Settings]) -> None:
+def test_restart_keeps_documents_without_reembedding(
+    make_settings: Callable[..., Settings],
+) -> None:
     settings = make_settings()
     with TestClient(create_app(settings)) as client:
         _ingest_json(client, {"id": "atm", "text": "Out-of-network ATM withdrawals cost $3."})

@@ -41,7 +41,10 @@ class CountingEmbedder:
 
 def _doc(doc_id: str, text: str, title: str = "", **metadata: str) -> ParsedDocument:
     return ParsedDocument(
-        title=title, sections=(Section(path=(), text=text),), metadata=metadata, doc_id=doc_id,
+        title=title,
+        sections=(Section(path=(), text=text),),
+        metadata=metadata,
+        doc_id=doc_id,
         source=f"{doc_id}.txt",
     )
 
@@ -66,15 +69,19 @@ def _top(service: KnowledgeService, query: str, **kw: object) -> list[str]:
 
 
 def test_ingest_search_update_delete(service: KnowledgeService, counting: CountingEmbedder) -> None:
-    out = service.ingest_documents([
-        _doc("wires", "Outgoing international wire transfers cost $45."),
-        _doc("cards", "Freeze a lost or stolen card in the mobile app."),
-    ])
+    out = service.ingest_documents(
+        [
+            _doc("wires", "Outgoing international wire transfers cost $45."),
+            _doc("cards", "Freeze a lost or stolen card in the mobile app."),
+        ]
+    )
     assert [o.status for o in out] == ["created", "created"]
     assert _top(service, "how much does an international wire cost")[0] == "wires"
 
     embedded = counting.documents_embedded
-    again = service.ingest_documents([_doc("wires", "Outgoing international wire transfers cost $45.")])
+    again = service.ingest_documents(
+        [_doc("wires", "Outgoing international wire transfers cost $45.")]
+    )
     assert again[0].status == "unchanged"
     assert counting.documents_embedded == embedded  # nothing re-embedded
 
@@ -92,12 +99,14 @@ def test_ingest_search_update_delete(service: KnowledgeService, counting: Counti
 
 
 def test_bad_file_in_a_batch_does_not_lose_the_others(service: KnowledgeService) -> None:
-    outcomes = service.ingest_files([
-        ("fees.md", b"# Fees\n\nPaper statements cost $2 per month.", None),
-        ("scan.exe", b"MZ\x90\x00", None),
-        ("empty.txt", b"   \n", None),
-        ("broken.pdf", b"%PDF-1.4\n1 0 obj <<", None),
-    ])
+    outcomes = service.ingest_files(
+        [
+            ("fees.md", b"# Fees\n\nPaper statements cost $2 per month.", None),
+            ("scan.exe", b"MZ\x90\x00", None),
+            ("empty.txt", b"   \n", None),
+            ("broken.pdf", b"%PDF-1.4\n1 0 obj <<", None),
+        ]
+    )
     by_source = {o.source: o for o in outcomes}
     assert by_source["fees.md"].status == "created"
     assert by_source["scan.exe"].error_type == "UnsupportedFormatError"
@@ -115,18 +124,33 @@ def test_duplicate_ids_in_one_batch_are_reported(service: KnowledgeService) -> N
 
 
 def test_filters_apply_to_both_retrievers(service: KnowledgeService) -> None:
-    service.ingest_documents([
-        _doc("old-rate", "The savings APY is 4.00%.", product="savings",
-             effective_from="2025-01-01", effective_until="2025-12-31"),
-        _doc("new-rate", "The savings APY is 3.50%.", product="savings",
-             effective_from="2026-01-01"),
-        _doc("cd-rate", "The 12 month CD APY is 4.10%.", product="cd"),
-    ])
+    service.ingest_documents(
+        [
+            _doc(
+                "old-rate",
+                "The savings APY is 4.00%.",
+                product="savings",
+                effective_from="2025-01-01",
+                effective_until="2025-12-31",
+            ),
+            _doc(
+                "new-rate",
+                "The savings APY is 3.50%.",
+                product="savings",
+                effective_from="2026-01-01",
+            ),
+            _doc("cd-rate", "The 12 month CD APY is 4.10%.", product="cd"),
+        ]
+    )
     import datetime as dt
 
     for mode in ("hybrid", "bm25", "dense"):
-        hits = _top(service, "savings APY", mode=mode,
-                    filters=SearchFilters(product="savings", valid_on=dt.date(2026, 11, 23)))
+        hits = _top(
+            service,
+            "savings APY",
+            mode=mode,
+            filters=SearchFilters(product="savings", valid_on=dt.date(2026, 11, 23)),
+        )
         assert hits == ["new-rate"], mode
 
 

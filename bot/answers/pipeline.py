@@ -1,0 +1,459 @@
+"""The answer pipeline: one question in, one grounded, stored answer out.
+
+route (rate sheet or knowledge base) -> retrieve -> generate -> grounding guard ->
+store (conversation, messages, answer with its full trace).
+
+Rules a compliance officer can check:
+- Rate questions are answered from the rate rows valid today only, quoting the
+  stored numbers and their effective date; ambiguity becomes a clarifying question.
+- Every figure in a generated answer must appear in a passage the answer cites;
+  otherwise the answer is replaced by the extractive one (which quotes passages) and
+  the event is logged and recorded in the trace.
+- Weak retrieval (top passage below `min_confidence`) gives an honest "not covered"
+  with a handoff offer instead of a guess.
+- Sources are chosen by retrieval alone; text inside documents or messages cannot
+  add sources or change these rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Generator as Generator_
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.answers.rewrite import rewrite_followup
+from bot.answers.types import AnswerKind, AnswerResult, Citation, StreamEvent
+from bot.generation.grounding import GroundingReport, check_grounding
+from bot.generation.types import Generation, GenerationRequest, Generator, Passage, Turn
+from bot.knowledge import KnowledgeService
+from bot.rates import answer_rate_question, detect_rate_question
+from db import conversations as convo_repo
+from db import rates as rates_repo
+from retrieval.types import SearchFilters, SearchHit, SearchRequest
+
+log = logging.getLogger(__name__)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{8,36}$")
+
+ABSTAIN_TEXT = (
+    "I'm sorry, our knowledge base doesn't cover that, and I won't guess about your "
+    "money. Would you like me to connect you with a person?"
+)
+NO_RATE_TEXT = (
+    "I don't have a current published rate for that, so I can't quote one. "
+    "Would you like me to connect you with a person?"
+)
+
+
+class ConversationIdError(ValueError):
+    """A conversation id that is not 8-36 letters, digits, '-' or '_'."""
+
+
+@dataclass(slots=True)
+class _Draft:
+    """The answer being built, before it is stored."""
+
+    kind: AnswerKind
+    text: str
+    citations: list[Citation]
+    confidence: float
+    handoff: bool
+    trace: dict[str, Any]
+    generator: str
+    generator_version: str
+    choices: list[str]
+
+
+class AnswerPipeline:
+    """Answers questions from the rate sheet and the knowledge base, with citations."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        knowledge: KnowledgeService,
+        generator: Generator,
+        fallback: Generator,
+        k: int = 5,
+        min_confidence: float = 0.35,
+        today: Callable[[], dt.date] = dt.date.today,
+    ):
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        self._sessions = sessions
+        self.knowledge = knowledge
+        self.generator = generator
+        self.fallback = fallback
+        self.k = k
+        self.min_confidence = min_confidence
+        self._today = today
+
+    # -- public API -------------------------------------------------------------------
+
+    def answer(
+        self, message: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> AnswerResult:
+        """Answer one message (see `stream` for the steps)."""
+        final: AnswerResult | None = None
+        for event in self.stream(message, conversation_id=conversation_id, channel=channel):
+            if event.event == "final":
+                final = _result_from(event.data)
+        assert final is not None
+        return final
+
+    def stream(
+        self, message: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> Iterator[StreamEvent]:
+        """Yield `token` events as the answer is produced, then one `final` event."""
+        message = message.strip()
+        if not message:
+            raise ValueError("the message is empty")
+        if conversation_id is not None and not _CONVERSATION_ID.match(conversation_id):
+            raise ConversationIdError(
+                "conversation_id must be 8-36 letters, digits, '-' or '_'; omit it to start one"
+            )
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        conversation_id, history = self._open_conversation(conversation_id, channel)
+        rewritten = rewrite_followup(message, [t.text for t in history if t.role == "user"])
+        today = self._today()
+
+        with self._sessions() as session:
+            products = rates_repo.list_products(session)
+        rate_query = detect_rate_question(rewritten, products=products)
+        if rate_query is not None:
+            draft = self._rate_answer(rate_query, today)
+            timings["rates"] = _ms(started)
+            yield from _word_tokens(draft.text)
+        else:
+            draft = yield from self._knowledge(rewritten, history, today, timings)
+
+        timings["total"] = _ms(started)
+        result = self._store(
+            conversation_id=conversation_id,
+            channel=channel,
+            question=message,
+            rewritten=rewritten,
+            draft=draft,
+            timings=timings,
+        )
+        yield StreamEvent("final", result.as_dict())
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _open_conversation(
+        self, conversation_id: str | None, channel: str
+    ) -> tuple[str, list[Turn]]:
+        with self._sessions.begin() as session:
+            conversation = (
+                convo_repo.get_conversation(session, conversation_id=conversation_id)
+                if conversation_id
+                else None
+            )
+            if conversation is None:
+                conversation = convo_repo.create_conversation(
+                    session, channel=channel, conversation_id=conversation_id
+                )
+            messages = convo_repo.recent_messages(
+                session, conversation_id=conversation.id, limit=10
+            )
+            history = [Turn(role=m.role, text=m.text) for m in messages]  # type: ignore[arg-type]
+            return conversation.id, history
+
+    def _rate_answer(self, query: Any, today: dt.date) -> _Draft:
+        with self._sessions() as session:
+            rows = rates_repo.current_rates(session, on=today)
+        answer = answer_rate_question(query, rows, today=today)
+        citations = [
+            Citation(
+                number=i,
+                kind="rate",
+                title=source.title,
+                rate_row_id=source.row_id,
+                snippet=source.text,
+            )
+            for i, source in enumerate(answer.sources, start=1)
+        ]
+        trace = {
+            "route": "rates",
+            "rate_query": answer.query_dict(),
+            "rate_rows": [s.row_id for s in answer.sources],
+            "on": today.isoformat(),
+        }
+        if answer.status == "quoted":
+            report = check_grounding(answer.text, [s.text for s in answer.sources])
+            trace["grounding"] = _report_dict(report)
+            if not report.ok:  # cannot happen unless the renderer is broken: refuse
+                log.error("rate answer failed the grounding guard: %s", report.unsupported)
+                return _Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+            return _Draft("rate", answer.text, citations, 1.0, False, trace, "rates", "1", [])
+        if answer.status == "options":
+            return _Draft(
+                "clarification",
+                answer.text,
+                citations,
+                1.0,
+                False,
+                trace,
+                "rates",
+                "1",
+                [c.label for c in answer.choices],
+            )
+        return _Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+
+    def _knowledge(
+        self, query: str, history: Sequence[Turn], today: dt.date, timings: dict[str, float]
+    ) -> Generator_[StreamEvent, None, _Draft]:
+        t0 = time.perf_counter()
+        filters = SearchFilters(valid_on=today)
+        result = self.knowledge.search(SearchRequest(query=query, k=self.k, filters=filters))
+        timings["retrieve"] = _ms(t0)
+        hits = result.hits
+        passages = [_passage(i, hit) for i, hit in enumerate(hits, start=1)]
+        confidence = _confidence(hits)
+        trace: dict[str, Any] = {
+            "route": "knowledge",
+            "filters": {"valid_on": today.isoformat()},
+            "retrieved": [_hit_trace(h) for h in hits],
+            "confidence": confidence,
+            "min_confidence": self.min_confidence,
+        }
+        if not hits or confidence < self.min_confidence:
+            trace["abstain_reason"] = "no passage above the confidence threshold"
+            yield from _word_tokens(ABSTAIN_TEXT)
+            return self._abstain(trace, confidence)
+
+        request = GenerationRequest(question=query, passages=passages, history=history)
+        t1 = time.perf_counter()
+        sources = {p.number: p.text for p in passages}
+        emitted: list[str] = []
+        produced: list[str] = []
+        buffer = ""
+        unsafe = False
+        for delta in self.generator.stream(request):
+            produced.append(delta)
+            buffer += delta
+            # Release only whole sentences whose figures all appear in a retrieved passage.
+            while not unsafe and (match := _SENTENCE_END.search(buffer)):
+                sentence, buffer = buffer[: match.end()], buffer[match.end() :]
+                if check_grounding(sentence, list(sources.values())).ok:
+                    emitted.append(sentence)
+                    yield StreamEvent("token", {"text": sentence})
+                else:
+                    unsafe = True
+        if buffer and not unsafe and check_grounding(buffer, list(sources.values())).ok:
+            emitted.append(buffer)
+            yield StreamEvent("token", {"text": buffer})
+        full_text = "".join(produced).strip()
+        generation = Generation(
+            text=full_text,
+            cited=_cited(full_text, len(passages)),
+            generator=self.generator.name,
+            version=self.generator.version,
+        )
+        timings["generate"] = _ms(t1)
+        draft_text, cited, report, replaced = self._guard(generation, request, sources)
+        trace["grounding"] = {**report, "replaced": replaced}
+        if not draft_text:
+            trace["abstain_reason"] = "no sentence of the passages answers the question"
+            yield from _word_tokens(ABSTAIN_TEXT)
+            return self._abstain(trace, confidence)
+        name = self.fallback.name if replaced else self.generator.name
+        version = self.fallback.version if replaced else self.generator.version
+        citations = [_citation(passages[n - 1]) for n in cited]
+        if replaced or unsafe:
+            # The client replaces what it showed with the final event's text.
+            yield StreamEvent("token", {"replace": True, "text": draft_text})
+        return _Draft(
+            "knowledge", draft_text, citations, confidence, False, trace, name, version, []
+        )
+
+    def _abstain(self, trace: dict[str, Any], confidence: float) -> _Draft:
+        return _Draft(
+            "abstain",
+            ABSTAIN_TEXT,
+            [],
+            confidence,
+            True,
+            trace,
+            self.generator.name,
+            self.generator.version,
+            [],
+        )
+
+    def _guard(
+        self, generation: Generation, request: GenerationRequest, sources: dict[int, str]
+    ) -> tuple[str, tuple[int, ...], dict[str, Any], bool]:
+        """Check every figure against the cited passages; fall back to extraction."""
+        cited_sources = [sources[n] for n in generation.cited if n in sources]
+        report = check_grounding(generation.text, cited_sources)
+        if generation.text and generation.cited and report.ok:
+            return generation.text, generation.cited, _report_dict(report), False
+        if generation.generator != self.fallback.name:
+            log.warning(
+                "generator %s answer replaced by the extractive one: unsupported figures %s",
+                generation.generator,
+                report.unsupported,
+            )
+        fallback = self.fallback.generate(request)
+        fallback_report = check_grounding(
+            fallback.text, [sources[n] for n in fallback.cited if n in sources]
+        )
+        if not fallback.text or not fallback_report.ok:
+            return "", (), _report_dict(fallback_report), True
+        return fallback.text, fallback.cited, _report_dict(report), True
+
+    def _store(
+        self,
+        *,
+        conversation_id: str,
+        channel: str,
+        question: str,
+        rewritten: str,
+        draft: _Draft,
+        timings: dict[str, float],
+    ) -> AnswerResult:
+        answer_id = str(uuid.uuid4())
+        reference = f"HO-{answer_id[:8].upper()}" if draft.handoff else None
+        with self._sessions.begin() as session:
+            convo_repo.add_message(
+                session, conversation_id=conversation_id, role="user", text=question
+            )
+            convo_repo.save_answer(
+                session,
+                answer_id=answer_id,
+                conversation_id=conversation_id,
+                question=question,
+                rewritten_query=rewritten,
+                text=draft.text,
+                citations=[c.as_dict() for c in draft.citations],
+                confidence=draft.confidence,
+                handoff_suggested=draft.handoff,
+                abstained=draft.kind == "abstain",
+                degraded=False,
+                kind=draft.kind,
+                trace={**draft.trace, "handoff_reference": reference, "choices": draft.choices},
+                generator=draft.generator,
+                generator_version=draft.generator_version,
+                reranker_version=None,
+                timings_ms={k: round(v, 3) for k, v in timings.items()},
+                channel=channel,
+            )
+            convo_repo.add_message(
+                session,
+                conversation_id=conversation_id,
+                role="assistant",
+                text=draft.text,
+                answer_id=answer_id,
+            )
+        return AnswerResult(
+            conversation_id=conversation_id,
+            answer_id=answer_id,
+            text=draft.text,
+            citations=draft.citations,
+            confidence=round(draft.confidence, 4),
+            handoff_suggested=draft.handoff,
+            degraded=False,
+            kind=draft.kind,
+            choices=draft.choices,
+            handoff_reference=reference,
+        )
+
+
+def _report_dict(report: GroundingReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "figures": [f.raw for f in report.figures],
+        "unsupported": list(report.unsupported),
+    }
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1e3
+
+
+def _word_tokens(text: str) -> Iterator[StreamEvent]:
+    for piece in re.findall(r"\S+\s*", text):
+        yield StreamEvent("token", {"text": piece})
+
+
+def _confidence(hits: Sequence[SearchHit]) -> float:
+    """Cosine similarity of the best passage: calibrated across queries, unlike fused scores."""
+    if not hits:
+        return 0.0
+    return (
+        max(h.dense_score for h in hits if h.dense_score is not None)
+        if any(h.dense_score is not None for h in hits)
+        else 0.0
+    )
+
+
+def _cited(text: str, count: int) -> tuple[int, ...]:
+    from bot.generation.types import parse_citations
+
+    return parse_citations(text, count)
+
+
+def _passage(number: int, hit: SearchHit) -> Passage:
+    url = hit.metadata.get("url") or hit.metadata.get("link")
+    return Passage(
+        number=number,
+        doc_id=hit.doc_id,
+        version=hit.version,
+        chunk_key=hit.key,
+        title=hit.title,
+        section_path=tuple(hit.section_path),
+        text=hit.text,
+        score=hit.score,
+        url=str(url) if url else None,
+    )
+
+
+def _citation(passage: Passage) -> Citation:
+    return Citation(
+        number=passage.number,
+        kind="passage",
+        title=passage.title or passage.doc_id,
+        doc_id=passage.doc_id,
+        version=passage.version,
+        chunk_id=passage.chunk_key,
+        section=tuple(s for s in passage.section_path if s != passage.title),
+        url=passage.url,
+        snippet=passage.text[:300],
+    )
+
+
+def _hit_trace(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "rank": hit.rank,
+        "chunk_id": hit.key,
+        "doc_id": hit.doc_id,
+        "version": hit.version,
+        "score": round(hit.score, 6),
+        "bm25_score": None if hit.bm25_score is None else round(hit.bm25_score, 6),
+        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
+    }
+
+
+def _result_from(data: dict[str, Any]) -> AnswerResult:
+    return AnswerResult(
+        conversation_id=data["conversation_id"],
+        answer_id=data["answer_id"],
+        text=data["text"],
+        citations=[Citation(**{**c, "section": tuple(c["section"])}) for c in data["citations"]],
+        confidence=data["confidence"],
+        handoff_suggested=data["handoff_suggested"],
+        degraded=data["degraded"],
+        kind=data["kind"],
+        choices=list(data["choices"]),
+        handoff_reference=data["handoff_reference"],
+    )
