@@ -24,10 +24,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import tantivy
@@ -35,6 +34,15 @@ from usearch.index import Index as VectorIndex
 
 from retrieval import fusion
 from retrieval.analysis import ANALYZER_NAME, build_analyzer, query_terms
+from retrieval.embedded_store import (
+    NO_END,
+    NO_START,
+    Record,
+    build_schema,
+    load_records,
+    payload,
+    record_for,
+)
 from retrieval.errors import IncompatibleIndexError, IndexUnavailableError
 from retrieval.types import (
     FusionMethod,
@@ -47,85 +55,9 @@ from retrieval.types import (
 
 log = logging.getLogger(__name__)
 
-_NO_START = dt.date.min.toordinal()
-_NO_END = dt.date.max.toordinal()
 _META_FILE = "index.json"
 _VECTORS_FILE = "vectors.usearch"
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    doc_id: str
-    version: int
-    ordinal: int
-    title: str
-    section_path: tuple[str, ...]
-    text: str
-    metadata: Mapping[str, Any]
-    product: str | None
-    document_type: str | None
-    valid_from: int
-    valid_until: int
-
-    def matches(self, filters: SearchFilters) -> bool:
-        if filters.product is not None and self.product != filters.product.lower():
-            return False
-        if (
-            filters.document_type is not None
-            and self.document_type != filters.document_type.lower()
-        ):
-            return False
-        if filters.valid_on is not None:
-            day = filters.valid_on.toordinal()
-            if not self.valid_from <= day <= self.valid_until:
-                return False
-        return True
-
-
-def _day(value: Any, default: int) -> int:
-    if value in (None, ""):
-        return default
-    if isinstance(value, dt.datetime):
-        return value.date().toordinal()
-    if isinstance(value, dt.date):
-        return value.toordinal()
-    return dt.date.fromisoformat(str(value)[:10]).toordinal()
-
-
-def _record(chunk: IndexedChunk) -> _Record:
-    meta = chunk.metadata
-    product = meta.get("product")
-    doc_type = meta.get("document_type")
-    return _Record(
-        doc_id=chunk.doc_id,
-        version=chunk.version,
-        ordinal=chunk.ordinal,
-        title=chunk.title,
-        section_path=tuple(chunk.section_path),
-        text=chunk.text,
-        metadata=dict(meta),
-        product=str(product).lower() if product else None,
-        document_type=str(doc_type).lower() if doc_type else None,
-        valid_from=_day(meta.get("effective_from"), _NO_START),
-        valid_until=_day(meta.get("effective_until"), _NO_END),
-    )
-
-
-def _payload(rec: _Record) -> bytes:
-    return json.dumps(
-        {
-            "doc_id": rec.doc_id,
-            "version": rec.version,
-            "ordinal": rec.ordinal,
-            "title": rec.title,
-            "section_path": list(rec.section_path),
-            "text": rec.text,
-            "metadata": rec.metadata,
-        },
-        ensure_ascii=False,
-        default=str,
-    ).encode()
 
 
 class EmbeddedIndex:
@@ -157,7 +89,7 @@ class EmbeddedIndex:
         self.exact_threshold = exact_threshold
         self._lock = threading.RLock()
         self._lock_file: IO[str] | None = None
-        self._records: dict[int, _Record] = {}
+        self._records: dict[int, Record] = {}
         self._vectors_dirty = False
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
@@ -228,22 +160,10 @@ class EmbeddedIndex:
                 json.dumps({"format": FORMAT_VERSION, "dimension": self.dimension})
             )
 
-    @staticmethod
-    def _schema() -> tantivy.Schema:
-        sb = tantivy.SchemaBuilder()
-        sb.add_integer_field("key", stored=True, indexed=True, fast=True)
-        sb.add_text_field("body", stored=False, tokenizer_name=ANALYZER_NAME)
-        sb.add_text_field("product", stored=False, tokenizer_name="raw")
-        sb.add_text_field("document_type", stored=False, tokenizer_name="raw")
-        sb.add_integer_field("valid_from", indexed=True, fast=True)
-        sb.add_integer_field("valid_until", indexed=True, fast=True)
-        sb.add_bytes_field("payload", stored=True)
-        return sb.build()
-
     def _open_bm25(self) -> None:
         bm25_dir = self.path / "bm25"
         bm25_dir.mkdir(exist_ok=True)
-        self._schema_obj = self._schema()
+        self._schema_obj = build_schema()
         try:
             index = tantivy.Index(self._schema_obj, path=str(bm25_dir), reuse=True)
         except ValueError as exc:
@@ -254,30 +174,7 @@ class EmbeddedIndex:
         self._index = index
         index.reload()
         self._searcher = index.searcher()
-        self._records = self._load_records(self._searcher)
-
-    def _load_records(self, searcher: tantivy.Searcher) -> dict[int, _Record]:
-        total = searcher.num_docs
-        records: dict[int, _Record] = {}
-        if total == 0:
-            return records
-        for _, address in searcher.search(tantivy.Query.all_query(), total, count=False).hits:
-            doc = searcher.doc(address)
-            key = int(doc["key"][0])
-            data = json.loads(bytes(doc["payload"][0]))
-            chunk = IndexedChunk(
-                key=key,
-                doc_id=data["doc_id"],
-                version=data["version"],
-                ordinal=data["ordinal"],
-                title=data["title"],
-                section_path=tuple(data["section_path"]),
-                text=data["text"],
-                context="",
-                metadata=data["metadata"],
-            )
-            records[key] = _record(chunk)
-        return records
+        self._records = load_records(self._searcher)
 
     def _open_vectors(self) -> None:
         vectors = VectorIndex(ndim=self.dimension, metric="cos", dtype="f32")
@@ -350,7 +247,7 @@ class EmbeddedIndex:
         with self._lock:
             index, _, vectors = self._require_open()
             writer = self._get_writer(index)
-            records = {chunk.key: _record(chunk) for chunk in chunks}
+            records = {chunk.key: record_for(chunk) for chunk in chunks}
             for chunk in chunks:
                 writer.delete_documents_by_term("key", chunk.key)
                 rec = records[chunk.key]
@@ -363,7 +260,7 @@ class EmbeddedIndex:
                     doc.add_text("document_type", rec.document_type)
                 doc.add_integer("valid_from", rec.valid_from)
                 doc.add_integer("valid_until", rec.valid_until)
-                doc.add_bytes("payload", _payload(rec))
+                doc.add_bytes("payload", payload(rec))
                 writer.add_document(doc)
             self._commit(index, writer)
             keys = np.array([c.key for c in chunks], dtype=np.uint64)
@@ -507,12 +404,12 @@ class EmbeddedIndex:
             day = filters.valid_on.toordinal()
             clauses.append(
                 tantivy.Query.range_query(
-                    schema, "valid_from", tantivy.FieldType.Integer, _NO_START, day
+                    schema, "valid_from", tantivy.FieldType.Integer, NO_START, day
                 )
             )
             clauses.append(
                 tantivy.Query.range_query(
-                    schema, "valid_until", tantivy.FieldType.Integer, day, _NO_END
+                    schema, "valid_until", tantivy.FieldType.Integer, day, NO_END
                 )
             )
         return [(tantivy.Occur.Must, tantivy.Query.const_score_query(c, 0.0)) for c in clauses]
