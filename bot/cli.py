@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from bot import cli_index, cli_rates
+from bot import cli_index, cli_rates, cli_web
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -94,15 +94,61 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (TELLER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (TELLER_PORT).")] = None,
+    no_rasa: Annotated[
+        bool, typer.Option("--no-rasa", help="Answer through the pipeline, without Rasa.")
+    ] = False,
 ) -> None:
-    """Start the API (OpenAPI docs at /docs, probes at /healthz and /readyz)."""
+    """Start the API and Rasa (docs at /docs, probes at /healthz and /readyz).
+
+    Unless `--no-rasa` is given or TELLER_RASA_URL points at a running Rasa, the Rasa
+    model is trained if its inputs changed, and Rasa and its action server are started
+    beside the API and stopped with it. Until Rasa is up, chat answers are marked
+    degraded.
+    """
+    import secrets
+
     import uvicorn
+    from pydantic import SecretStr
 
     from bot.app import create_app
 
     settings = _settings()
     logging.getLogger().setLevel(logging.INFO)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    host = host or settings.host
+    port = port or settings.port
+    rasa = None
+    if not no_rasa and settings.rasa_url is None:
+        from bot import rasa_process as rp
+
+        token = (
+            settings.actions_token.get_secret_value()
+            if settings.actions_token
+            else secrets.token_urlsafe(32)
+        )
+        settings.ensure_dirs()
+        try:
+            model = rp.train_if_changed(
+                rp.PROJECT_DIR, rp.rasa_venv(), rp.default_models_dir(settings.data_dir)
+            )
+            api_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            rasa = rp.RasaProcesses(
+                model,
+                api_url=f"http://{api_host}:{port}",
+                actions_token=token,
+                database_url=settings.sqlalchemy_url,
+                redis_url=settings.redis_url,
+                log_dir=settings.data_dir / "logs",
+            ).start(wait=False)
+        except (rp.RasaSetupError, rp.RasaTrainingError, rp.RasaStartError) as exc:
+            _fail(f"{exc} (or start with --no-rasa)")
+        settings = settings.model_copy(
+            update={"rasa_url": rasa.url, "actions_token": SecretStr(token)}
+        )
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port)
+    finally:
+        if rasa is not None:
+            rasa.stop()
 
 
 @app.command()
@@ -347,6 +393,23 @@ def bench_answers(
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
 
 
+@bench_app.command("intents")
+def bench_intents(
+    train: Annotated[Path, typer.Option(help="CSV with text,category to train on.")],
+    test: Annotated[Path, typer.Option(help="CSV with text,category to evaluate on.")],
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Train the production NLU config on one CSV, evaluate on another through Rasa's API."""
+    from bot import rasa_process as rp
+    from bot.bench_intents import bench_intents as run
+
+    try:
+        result = run(train, test)
+    except (rp.RasaSetupError, rp.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
 @bench_app.command("scale")
 def bench_scale(
     chunks: Annotated[int, typer.Option(min=1)] = 100_000,
@@ -393,6 +456,7 @@ def _sql_chunk_batches(
 
 cli_index.register(app, _index_runtime, chunk_batches=_sql_chunk_batches)
 cli_rates.register(app)
+cli_web.register(app)
 
 
 def main() -> None:

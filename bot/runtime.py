@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.pipeline import AnswerPipeline
+from bot.dialogue import DialogueService, RasaClient
 from bot.generation.extractive import ExtractiveComposer
 from bot.generation.factory import build_generator
 from bot.generation.types import Generator
@@ -36,8 +37,11 @@ class Runtime:
     index: IndexBackend
     knowledge: KnowledgeService
     answers: AnswerPipeline
+    dialogue: DialogueService
 
     def close(self) -> None:
+        if self.dialogue.rasa is not None:
+            self.dialogue.rasa.close()
         self.index.close()
         self.engine.dispose()
 
@@ -96,7 +100,17 @@ def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime
         index.close()
         engine.dispose()
         raise
-    runtime = Runtime(settings, engine, sessions, embedder, index, knowledge, answers)
+    rasa = (
+        RasaClient(
+            settings.rasa_url,
+            settings.rasa_timeout_s,
+            token=settings.rasa_token.get_secret_value() if settings.rasa_token else None,
+        )
+        if settings.rasa_url
+        else None
+    )
+    dialogue = DialogueService(rasa, answers)
+    runtime = Runtime(settings, engine, sessions, embedder, index, knowledge, answers, dialogue)
     try:
         report = knowledge.reconcile()
     except BaseException:

@@ -83,6 +83,22 @@ class Settings(BaseSettings):
     # API
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Rasa front end (`teller serve` starts it unless --no-rasa)
+    rasa_url: str | None = Field(
+        default=None, description="Rasa server; unset: answer through the pipeline directly."
+    )
+    rasa_token: SecretStr | None = None
+    rasa_timeout_s: float = Field(default=60.0, gt=0)
+    actions_token: SecretStr | None = Field(
+        default=None, description="Shared secret of the Rasa action server and the API."
+    )
+    redis_url: str | None = Field(default=None, description="Rasa's lock store (optional).")
+
+    widget_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) of sites that embed the chat widget; "
+        'JSON list, e.g. ["https://www.example-bank.com"]. Empty: same origin only.',
+    )
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for write endpoints; required outside development.",

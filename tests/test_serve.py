@@ -28,7 +28,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env.pop("TELLER_DATABASE_URL", None)
     teller = str(Path(sys.executable).parent / "teller")
     proc = subprocess.Popen(
-        [teller, "serve", "--port", str(port)],
+        [teller, "serve", "--no-rasa", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-AnswerKind = Literal["knowledge", "rate", "clarification", "abstain"]
+AnswerKind = Literal["knowledge", "rate", "clarification", "abstain", "dialogue"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,7 +133,7 @@ class ChatOut(BaseModel):
     confidence: float
     handoff_suggested: bool
     degraded: bool
-    kind: Literal["knowledge", "rate", "clarification", "abstain"]
+    kind: Literal["knowledge", "rate", "clarification", "abstain", "dialogue"]
     choices: list[str] = Field(
         default_factory=list, description="Quick replies for a clarification."
     )

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from bot.answers.pipeline import AnswerPipeline
 from bot.api.deps import RuntimeDep
 from bot.api.errors import error_body, status_for
 from bot.api.schemas import AnswerOut, ChatIn, ChatOut
+from bot.dialogue import DialogueService
 from db import conversations as convo_repo
 from retrieval.errors import DocumentNotFoundError
 
@@ -26,7 +26,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _event_stream(pipeline: AnswerPipeline, body: ChatIn) -> Iterator[str]:
+def _event_stream(pipeline: DialogueService, body: ChatIn) -> Iterator[str]:
     try:
         for event in pipeline.stream(
             body.message, conversation_id=body.conversation_id, channel=body.channel
@@ -47,8 +47,8 @@ def _event_stream(pipeline: AnswerPipeline, body: ChatIn) -> Iterator[str]:
 async def chat(
     body: ChatIn, runtime: RuntimeDep, accept: Annotated[str | None, Header()] = None
 ) -> Any:
-    """Answer a message; with `Accept: text/event-stream`, stream tokens then a final event."""
-    pipeline = runtime.answers
+    """Answer a message (through Rasa when it runs); SSE with `Accept: text/event-stream`."""
+    pipeline = runtime.dialogue
     if accept and "text/event-stream" in accept:
         return StreamingResponse(
             _event_stream(pipeline, body),
