@@ -1,4 +1,5 @@
-# Teller API (FastAPI + uvicorn; also serves Rasa's action webhook), Python 3.11.
+# Teller API (FastAPI + uvicorn), Python 3.11. Rasa and its action server run from
+# docker/rasa.Dockerfile; the actions call this API's /v1/internal/* endpoints.
 # Build from the repository root: docker build -f docker/api.Dockerfile .
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 

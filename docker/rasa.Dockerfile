@@ -1,54 +1,47 @@
-# Rasa Open Source 3.6 server for Teller's NLU and dialogue (Python 3.10: Rasa 3.6 does
-# not support 3.11). Custom actions run in the API (ACTION_ENDPOINT_URL), so this image
-# holds Rasa and the trained model only.
+# Rasa Open Source 3.6 for Teller (Python 3.10: Rasa 3.6 does not support 3.11): the
+# project of bot/rasa/ with its model trained at build time, and its custom actions.
+# One image, two services (see docker-compose.yml):
+#   rasa     the default command: `rasa run` with bot/rasa/endpoints.yml, whose ${...}
+#            variables (action server, tracker store, lock store) come from the environment
+#   actions  `rasa run actions --actions actions --port 5055`: the rasa_sdk action server
+#            (rasa_sdk is a dependency of rasa), which calls Teller's internal API
+#            (TELLER_API_URL, TELLER_ACTIONS_TOKEN)
 # Build from the repository root: docker build -f docker/rasa.Dockerfile .
 ARG PYTHON_IMAGE=python:3.10.16-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG RASA_VERSION=3.6.21
-# The Rasa project (config.yml, domain.yml, data/) inside the repository.
-ARG RASA_PROJECT=bot/rasa
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     RASA_TELEMETRY_ENABLED=false \
+    SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
     PATH=/opt/venv/bin:$PATH
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
+# Dependencies first: this layer is rebuilt only when the Rasa version changes. Rasa
+# brings rasa_sdk (the action server), psycopg2 (SQL tracker store) and redis (lock store).
 RUN python -m venv /opt/venv && pip install "rasa==${RASA_VERSION}"
 WORKDIR /app
-COPY ${RASA_PROJECT}/ ./
+# The Rasa project: config.yml, domain.yml, data/, endpoints.yml, credentials.yml and
+# the custom actions (actions/, imported as the `actions` package from /app).
+COPY bot/rasa/ ./
 # Train at build time: the image carries its model and starts without training.
-RUN rasa train --fixed-model-name teller --out /app/models
-# Production endpoints: SQL tracker store (PostgreSQL), Redis lock store, the API as
-# action server. Rasa substitutes the ${...} variables from the environment at start-up
-# (single quotes keep the shell from expanding them here).
-RUN printf '%s\n' \
-        'tracker_store:' \
-        '  type: SQL' \
-        '  dialect: postgresql' \
-        '  url: ${DB_HOST}' \
-        '  port: ${DB_PORT}' \
-        '  db: ${DB_NAME}' \
-        '  username: ${DB_USER}' \
-        '  password: ${DB_PASSWORD}' \
-        'lock_store:' \
-        '  type: redis' \
-        '  url: ${REDIS_HOST}' \
-        '  port: ${REDIS_PORT}' \
-        '  password: ${REDIS_PASSWORD}' \
-        '  db: 1' \
-        'action_endpoint:' \
-        '  url: ${ACTION_ENDPOINT_URL}' \
-        > /app/endpoints.production.yml \
-    && printf 'rest:\n' > /app/credentials.production.yml
+RUN rasa train --config config.yml --domain domain.yml --data data \
+        --out /app/models --fixed-model-name teller \
+    && test -f /app/models/teller.tar.gz \
+    && rm -rf /app/.rasa
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     RASA_TELEMETRY_ENABLED=false \
+    SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
     HOME=/home/rasa
 RUN groupadd --system --gid 10002 rasa \
     && useradd --system --uid 10002 --gid rasa --home-dir /home/rasa --create-home rasa
@@ -56,10 +49,15 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=rasa:rasa /app /app
 USER rasa
 WORKDIR /app
-EXPOSE 5005
+# 5005: the Rasa server; 5055: the action server (same image, other command).
+EXPOSE 5005 5055
+# For the default command (the Rasa server); the actions service sets its own check.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5005/', timeout=4)"]
 # Shell form so that the token comes from the environment; `exec` keeps Rasa as PID 1.
-CMD exec rasa run --enable-api --port 5005 --model /app/models \
-    --endpoints /app/endpoints.production.yml --credentials /app/credentials.production.yml \
+# endpoints.yml expands TELLER_ACTIONS_URL, TELLER_RASA_TRACKER_URL,
+# TELLER_RASA_LOCK_STORE and TELLER_RASA_REDIS_{HOST,PORT,PASSWORD,DB}: all must be set.
+CMD exec rasa run --enable-api --interface 0.0.0.0 --port 5005 \
+    --model /app/models/teller.tar.gz \
+    --endpoints /app/endpoints.yml --credentials /app/credentials.yml \
     --auth-token "${RASA_AUTH_TOKEN:?set RASA_AUTH_TOKEN}"

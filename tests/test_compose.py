@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -23,6 +24,8 @@ from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+RASA_PROJECT = ROOT / "bot" / "rasa"
+RASA_DOCKERFILE = ROOT / "docker" / "rasa.Dockerfile"
 SCHEMA = Path(__file__).with_name("schemas") / "compose-spec.json"
 SECRETS = {
     "ELASTIC_PASSWORD": "elastic-secret",
@@ -31,10 +34,10 @@ SECRETS = {
     "REDIS_PASSWORD": "redis-secret",
     "TELLER_ADMIN_TOKEN": "admin-token",
     "RASA_AUTH_TOKEN": "rasa-token",
+    "ACTIONS_TOKEN": "actions-token",
 }
-# Variables the API reads that no Settings field declares yet (Rasa integration).
-PENDING_SETTINGS = {"TELLER_RASA_URL", "TELLER_RASA_TOKEN"}
 _DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
+_REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,7 @@ def test_secrets_have_no_default_values() -> None:
 
 def test_long_running_services_have_health_checks(services: dict[str, dict[str, Any]]) -> None:
     long_running = {name for name, spec in services.items() if spec.get("restart") != "no"}
-    assert long_running == {"elasticsearch", "postgres", "redis", "api", "rasa"}
+    assert long_running == {"elasticsearch", "postgres", "redis", "api", "rasa", "actions"}
     for name in long_running:
         check = services[name].get("healthcheck", {})
         assert check.get("test"), f"{name} has no health check"
@@ -133,7 +136,13 @@ def test_services_start_in_dependency_order(services: dict[str, dict[str, Any]])
         "postgres": "service_healthy",
         "elasticsearch": "service_healthy",
     }
-    assert conditions("rasa") == {"postgres": "service_healthy", "redis": "service_healthy"}
+    assert conditions("rasa") == {
+        "postgres": "service_healthy",
+        "redis": "service_healthy",
+        "actions": "service_healthy",
+    }
+    # The action server needs the API only when an action runs, not to start.
+    assert conditions("actions") == {}
     assert conditions("migrate") == {"postgres": "service_healthy"}
 
 
@@ -151,6 +160,11 @@ def test_images_are_pinned(compose: dict[str, Any], services: dict[str, dict[str
             f"{name}: {image} is not pinned"
         )
     assert _default(compose["x-elasticsearch-image"]).endswith(":8.17.4")
+
+
+def _with_secrets(value: str) -> str:
+    """`${VAR:?message}` replaced by the test value of VAR."""
+    return _REQUIRED.sub(lambda m: SECRETS[m.group(1)], value)
 
 
 def _dockerfiles(services: dict[str, dict[str, Any]]) -> set[Path]:
@@ -185,24 +199,86 @@ def test_api_is_wired_to_elasticsearch_and_postgres(services: dict[str, dict[str
     assert "@postgres:5432/" in env["TELLER_DATABASE_URL"]
     assert env["TELLER_ENVIRONMENT"] == "production"
     fields = {f"TELLER_{name.upper()}" for name in Settings.model_fields}
-    unknown = {key for key in env if key not in fields} - PENDING_SETTINGS
+    unknown = {key for key in env if key not in fields}
     assert not unknown, f"not Teller settings (typo?): {sorted(unknown)}"
     assert services["migrate"]["environment"]["TELLER_DATABASE_URL"] == env["TELLER_DATABASE_URL"]
 
 
-def test_rasa_uses_postgres_redis_and_the_api_webhook(services: dict[str, dict[str, Any]]) -> None:
+def _endpoint_variables() -> set[str]:
+    """The `${VAR}` names of bot/rasa/endpoints.yml (Rasa refuses to start if one is unset)."""
+    text = (RASA_PROJECT / "endpoints.yml").read_text()
+    lines = (line.split("#", 1)[0] for line in text.splitlines())
+    return {name for line in lines for name in re.findall(r"\$\{(\w+)\}", line)}
+
+
+def test_rasa_sets_every_variable_of_its_endpoints(services: dict[str, dict[str, Any]]) -> None:
+    variables = _endpoint_variables()
+    assert {"TELLER_ACTIONS_URL", "TELLER_RASA_TRACKER_URL", "TELLER_RASA_LOCK_STORE"} <= variables
     env = services["rasa"]["environment"]
-    assert (env["DB_HOST"], env["REDIS_HOST"]) == ("postgres", "redis")
-    assert _default(env["ACTION_ENDPOINT_URL"]).startswith("http://api:8000/")
-    endpoints = (ROOT / "docker" / "rasa.Dockerfile").read_text()
-    for variable in (
-        "DB_HOST",
-        "DB_PASSWORD",
-        "REDIS_HOST",
-        "REDIS_PASSWORD",
-        "ACTION_ENDPOINT_URL",
-    ):
-        assert f"${{{variable}}}" in endpoints and variable in env
+    missing = sorted(variables - set(env))
+    assert not missing, f"endpoints.yml needs these on the rasa service: {missing}"
+    for name in variables:
+        assert env[name] not in (None, ""), f"{name} is empty"
+
+
+def test_rasa_uses_postgres_redis_and_the_action_server(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = services["rasa"]["environment"]
+    # Teller's own PostgreSQL database, with the driver name Rasa's SQLAlchemy knows.
+    tracker = urlsplit(_with_secrets(env["TELLER_RASA_TRACKER_URL"]))
+    database = urlsplit(_with_secrets(services["api"]["environment"]["TELLER_DATABASE_URL"]))
+    assert tracker.scheme == "postgresql" and tracker.hostname == "postgres"
+    assert (tracker.netloc, tracker.path) == (database.netloc, database.path)
+    assert env["TELLER_RASA_LOCK_STORE"] == "redis"
+    assert (env["TELLER_RASA_REDIS_HOST"], env["TELLER_RASA_REDIS_PORT"]) == ("redis", "6379")
+    assert env["TELLER_RASA_REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    assert env["TELLER_RASA_REDIS_DB"].isdigit()
+    # Rasa's action endpoint is the action server's webhook, not the API.
+    action_url = urlsplit(env["TELLER_ACTIONS_URL"])
+    command = services["actions"]["command"]
+    port = int(command[command.index("--port") + 1])
+    assert (action_url.scheme, action_url.hostname, action_url.port) == ("http", "actions", port)
+    assert action_url.path == "/webhook"
+    for name, spec in services.items():
+        for key, value in spec.get("environment", {}).items():
+            assert "api:8000/webhook" not in str(value), f"{name}.{key}: stale API webhook"
+
+
+def test_actions_server_runs_the_rasa_image_and_calls_the_api(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    actions, rasa, api = services["actions"], services["rasa"], services["api"]
+    assert actions["image"] == rasa["image"]
+    assert actions["build"] == rasa["build"]
+    assert actions["command"][:5] == ["rasa", "run", "actions", "--actions", "actions"]
+    env = actions["environment"]
+    assert env["SANIC_HOST"] == "0.0.0.0"
+    assert env["TELLER_API_URL"] == f"http://api:{api['environment']['TELLER_PORT']}"
+    token = api["environment"]["TELLER_ACTIONS_TOKEN"]
+    assert token.startswith("${ACTIONS_TOKEN:?") and env["TELLER_ACTIONS_TOKEN"] == token
+    # Every TELLER_* variable the actions read is set.
+    read = {
+        name
+        for path in (RASA_PROJECT / "actions").glob("*.py")
+        for name in re.findall(r"environ\.get\(\s*\"(TELLER_\w+)\"", path.read_text())
+    }
+    assert read and read <= set(env), f"unset for the actions: {sorted(read - set(env))}"
+    port = actions["command"][actions["command"].index("--port") + 1]
+    assert f"127.0.0.1:{port}/health" in " ".join(actions["healthcheck"]["test"])
+    assert "ports" not in actions
+
+
+def test_rasa_image_trains_the_project_and_runs_its_endpoints() -> None:
+    text = RASA_DOCKERFILE.read_text()
+    assert re.search(r"^COPY bot/rasa/ \./$", text, flags=re.MULTILINE)
+    assert "rasa train" in text
+    cmd = text.rsplit("\nCMD ", 1)[1]
+    assert "rasa run" in cmd and "--enable-api" in cmd
+    assert "--endpoints /app/endpoints.yml" in cmd and "--credentials /app/credentials.yml" in cmd
+    assert "RASA_AUTH_TOKEN" in cmd
+    assert (RASA_PROJECT / "endpoints.yml").is_file()
+    assert (RASA_PROJECT / "actions" / "__init__.py").is_file()
 
 
 def test_elasticsearch_is_a_secured_single_node(services: dict[str, dict[str, Any]]) -> None:
@@ -216,7 +292,8 @@ def test_data_stores_listen_on_localhost_only(services: dict[str, dict[str, Any]
     for name in ("elasticsearch", "postgres"):
         for port in services[name].get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} to every interface"
-    assert "ports" not in services["redis"] and "ports" not in services["rasa"]
+    for name in ("redis", "rasa", "actions"):
+        assert "ports" not in services[name], f"{name} must not publish ports"
 
 
 def test_named_volumes_are_declared(
