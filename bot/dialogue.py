@@ -144,8 +144,9 @@ class DialogueService:
         conversation_id = _conversation_id(message, conversation_id)
         result = self._through_rasa(self.rasa, message, conversation_id, channel)
         if result is None:
-            result = self.pipeline.answer(message, conversation_id=conversation_id, channel=channel)
-            return replace(result, degraded=True)
+            return self.pipeline.answer(
+                message, conversation_id=conversation_id, channel=channel, degraded=True
+            )
         return result
 
     def stream(
@@ -165,12 +166,9 @@ class DialogueService:
         conversation_id = _conversation_id(message, conversation_id)
         result = self._through_rasa(self.rasa, message, conversation_id, channel)
         if result is None:
-            for event in self.pipeline.stream(
-                message, conversation_id=conversation_id, channel=channel
-            ):
-                if event.event == "final":
-                    event = StreamEvent("final", {**event.data, "degraded": True})
-                yield event
+            yield from self.pipeline.stream(
+                message, conversation_id=conversation_id, channel=channel, degraded=True
+            )
             return
         for piece in re.findall(r"\S+\s*", result.text):
             yield StreamEvent("token", {"text": piece})

@@ -100,20 +100,36 @@ class AnswerPipeline:
     # -- public API -------------------------------------------------------------------
 
     def answer(
-        self, message: str, *, conversation_id: str | None = None, channel: str = "api"
+        self,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        channel: str = "api",
+        degraded: bool = False,
     ) -> AnswerResult:
         """Answer one message (see `stream` for the steps)."""
         final: AnswerResult | None = None
-        for event in self.stream(message, conversation_id=conversation_id, channel=channel):
+        for event in self.stream(
+            message, conversation_id=conversation_id, channel=channel, degraded=degraded
+        ):
             if event.event == "final":
                 final = _result_from(event.data)
         assert final is not None
         return final
 
     def stream(
-        self, message: str, *, conversation_id: str | None = None, channel: str = "api"
+        self,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        channel: str = "api",
+        degraded: bool = False,
     ) -> Iterator[StreamEvent]:
-        """Yield `token` events as the answer is produced, then one `final` event."""
+        """Yield `token` events as the answer is produced, then one `final` event.
+
+        `degraded` marks (and stores) an answer given without the Rasa front end
+        because it was unreachable.
+        """
         message = message.strip()
         if not message:
             raise ValueError("the message is empty")
@@ -145,6 +161,7 @@ class AnswerPipeline:
             rewritten=rewritten,
             draft=draft,
             timings=timings,
+            degraded=degraded,
         )
         yield StreamEvent("final", result.as_dict())
 
@@ -321,6 +338,7 @@ class AnswerPipeline:
         rewritten: str,
         draft: _Draft,
         timings: dict[str, float],
+        degraded: bool,
     ) -> AnswerResult:
         answer_id = str(uuid.uuid4())
         reference = f"HO-{answer_id[:8].upper()}" if draft.handoff else None
@@ -339,7 +357,7 @@ class AnswerPipeline:
                 confidence=draft.confidence,
                 handoff_suggested=draft.handoff,
                 abstained=draft.kind == "abstain",
-                degraded=False,
+                degraded=degraded,
                 kind=draft.kind,
                 trace={**draft.trace, "handoff_reference": reference, "choices": draft.choices},
                 generator=draft.generator,
@@ -362,7 +380,7 @@ class AnswerPipeline:
             citations=draft.citations,
             confidence=round(draft.confidence, 4),
             handoff_suggested=draft.handoff,
-            degraded=False,
+            degraded=degraded,
             kind=draft.kind,
             choices=draft.choices,
             handoff_reference=reference,

@@ -38,6 +38,7 @@ def _stored(teller_api: TellerServer, result: AnswerResult) -> dict[str, object]
             "trace": answer.trace,
             "question": answer.question,
             "channel": answer.channel,
+            "degraded": answer.degraded,
         }
 
 
@@ -209,6 +210,7 @@ def test_unreachable_rasa_gives_a_degraded_pipeline_answer(
         client.close()
     assert result.degraded and result.kind == "rate" and "6.125%" in result.text
     assert events[-1].event == "final" and events[-1].data["degraded"] is True
+    assert _stored(teller_api, result)["degraded"] is True  # the audit record says so too
     assert "answering without it (degraded)" in caplog.text
 
 
