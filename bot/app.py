@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.errors import install_error_handlers
-from bot.api.routes import chat, documents, health, internal, rates, search, web
+from bot.api.routes import (
+    assist,
+    chat,
+    documents,
+    feedback,
+    health,
+    internal,
+    rates,
+    search,
+    web,
+)
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 
@@ -43,6 +53,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(chat.router)
     app.include_router(rates.router)
     app.include_router(internal.router)
+    app.include_router(feedback.router)
+    app.include_router(assist.router)
     app.include_router(web.router)
     web.install_cors(app, settings.widget_origins)
     return app

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from bot import cli_index, cli_rates, cli_web
+from bot import cli_feedback, cli_index, cli_rates, cli_web
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -457,6 +457,7 @@ def _sql_chunk_batches(
 cli_index.register(app, _index_runtime, chunk_batches=_sql_chunk_batches)
 cli_rates.register(app)
 cli_web.register(app)
+cli_feedback.register(app, bench_app)
 
 
 def main() -> None:

@@ -311,3 +311,119 @@ class Message(Base):
         return (
             f"Message(id={self.id}, conversation_id={self.conversation_id!r}, role={self.role!r})"
         )
+
+
+class Feedback(Base):
+    """The live vote of one rater on one answer (at most one; see `FeedbackEvent`).
+
+    Voting again updates this row; withdrawing deletes it. Every change is also appended
+    to `feedback_events`, so the history survives both. `question_embedding` is the
+    answer's retrieval query embedded by `embedding_model` (float32 bytes): reranking
+    finds similar past questions with it without re-embedding. `passages` snapshots the
+    passages the answer was built from (chunk id, doc id, version, rank, text, cited) at
+    vote time, so a dataset built after the documents changed still shows what the user
+    saw. `correction_source` is the passage an agent's correction was matched to.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("answer_id", "rater_kind", "rater_id"),
+        CheckConstraint("rating IN ('up', 'down')", name="rating"),
+        CheckConstraint("rater_kind IN ('customer', 'agent')", name="rater_kind"),
+        Index("ix_feedback_rater_kind_rater_id", "rater_kind", "rater_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id"), index=True)
+    rater_kind: Mapped[str] = mapped_column(String(16))
+    rater_id: Mapped[str] = mapped_column(String(200))
+    rating: Mapped[str] = mapped_column(String(8))
+    reasons: Mapped[list[str]] = mapped_column(JSONType)
+    comment: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(Text)
+    correction_source: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    passages: Mapped[list[Any]] = mapped_column(JSONType)
+    channel: Mapped[str] = mapped_column(String(32))
+    product: Mapped[str | None] = mapped_column(String(200))
+    question_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    embedding_model: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"Feedback(id={self.id!r}, answer_id={self.answer_id!r}, "
+            f"rater={self.rater_kind}:{self.rater_id!r}, rating={self.rating!r})"
+        )
+
+
+class FeedbackEvent(Base):
+    """One change to a vote, append-only: created, replaced or withdrawn.
+
+    The id only grows (rerankers read the events after the last one they applied).
+    `idempotency_key` (unique per rater) and `request_hash` make a retried request a
+    no-op that returns the first outcome.
+    """
+
+    __tablename__ = "feedback_events"
+    __table_args__ = (
+        UniqueConstraint("rater_kind", "rater_id", "idempotency_key"),
+        CheckConstraint("action IN ('created', 'replaced', 'withdrawn')", name="action"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    feedback_id: Mapped[str] = mapped_column(String(36), index=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id"), index=True)
+    rater_kind: Mapped[str] = mapped_column(String(16))
+    rater_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    rating: Mapped[str | None] = mapped_column(String(8))
+    reasons: Mapped[list[str]] = mapped_column(JSONType)
+    comment: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"FeedbackEvent(id={self.id}, feedback_id={self.feedback_id!r}, {self.action})"
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"ApiKey(id={self.id!r}, name={self.name!r}, scopes={self.scopes!r})"
+
+
+class RerankerVersion(Base):
+    """A trained feedback-reranking weight set (the query/passage adapter), versioned.
+
+    Stored in SQL so every API replica loads the same weights; settings pick one by
+    `id` (or the newest), which is how a bad version is rolled back.
+    """
+
+    __tablename__ = "reranker_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    embedding_model: Mapped[str] = mapped_column(String(512))
+    dimension: Mapped[int] = mapped_column(Integer)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f"RerankerVersion(id={self.id!r}, kind={self.kind!r})"

@@ -36,6 +36,10 @@ TABLES = {
     "conversations",
     "answers",
     "messages",
+    "feedback",
+    "feedback_events",
+    "api_keys",
+    "reranker_versions",
 }
 
 

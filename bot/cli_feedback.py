@@ -1,0 +1,470 @@
+"""Feedback-loop commands: API keys, dataset export, fine-tuning, reranker, benchmark.
+
+Wire them into the main CLI with `register`::
+
+    from bot import cli_feedback
+
+    cli_feedback.register(app)  # finds the `bench` group by name, or pass bench=
+
+- `teller keys create --scope S [--name N]`, `teller keys list`, `teller keys revoke ID`
+- `teller export --format sft|kto|preference|retrieval --out FILE [filters]`
+- `teller finetune retriever --data retrieval.jsonl --out DIR`
+- `teller rerank train`, `teller rerank list`: the feedback reranker's adapter versions
+- `teller bench feedback --train DIR --eval DIR --json`
+
+`switch_embedding_model` is what `teller reindex --model DIR` runs. Keys, export and
+`rerank list` open the database only (never the index or the model), so they work
+while the server runs. Failures print `error: ...` on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import Settings
+
+ACTIVE_INDEX_FILE = "active-index.json"
+
+keys_app = typer.Typer(help="API keys (shown once at creation).", no_args_is_help=True)
+finetune_app = typer.Typer(help="Train models from exported feedback.", no_args_is_help=True)
+rerank_app = typer.Typer(help="The feedback reranker's learned adapter.", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        _fail(f"invalid configuration ({field}): {first['msg']}")
+
+
+@contextmanager
+def _sessions() -> Iterator[sessionmaker[Session]]:
+    from bot.runtime import open_database
+    from db.errors import DatabaseError
+
+    try:
+        engine, sessions = open_database(_settings(), migrate=True)
+    except DatabaseError as exc:
+        _fail(str(exc))
+    try:
+        yield sessions
+    except DatabaseError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+def _time(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        _fail(
+            f"{option} {value!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00)"
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+# -- keys ------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="export, agent or admin; repeatable.")
+    ],
+    name: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+) -> None:
+    """Create an API key; it is printed once, on the last line, and never stored."""
+    from db.api_keys import create_api_key
+
+    with _sessions() as sessions:
+        try:
+            with sessions.begin() as session:
+                row, key = create_api_key(session, name=name or "+".join(scope), scopes=scope)
+        except ValueError as exc:
+            _fail(str(exc))
+    typer.echo(f"created API key {row.id} ({row.name}; scopes: {', '.join(row.scopes)})")
+    typer.echo("store it now, it is not shown again:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List API keys (ids, names, scopes, use and revocation; never the keys)."""
+    from db.api_keys import list_api_keys
+
+    with _sessions() as sessions, sessions() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "scopes": list(r.scopes),
+                "created_at": r.created_at.isoformat(),
+                "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+            }
+            for r in list_api_keys(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps({"keys": rows}, indent=2))
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        typer.echo(f"{r['id']}  {','.join(r['scopes']):<14} {state:<8}  {r['name']}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The id from `teller keys list`.")],
+) -> None:
+    """Revoke an API key at once (it stays listed)."""
+    from db.api_keys import ApiKeyNotFound, revoke_api_key
+
+    with _sessions() as sessions:
+        try:
+            with sessions.begin() as session:
+                revoke_api_key(session, key_id=key_id)
+        except ApiKeyNotFound as exc:
+            _fail(str(exc))
+    typer.echo(f"revoked API key {key_id}")
+
+
+# -- export and fine-tuning -------------------------------------------------------------
+
+
+def export(
+    format: Annotated[str, typer.Option("--format", help="sft, kto, preference or retrieval.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="FILE.jsonl: writes FILE.train/.validation.jsonl and FILE.manifest.json."
+        ),
+    ],
+    since: Annotated[str | None, typer.Option(help="Votes at or after (ISO, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Votes before (ISO, UTC).")] = None,
+    min_agreement: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    rating: Annotated[str | None, typer.Option(help="up or down.")] = None,
+    channel: Annotated[str | None, typer.Option()] = None,
+    product: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    validation_fraction: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.1,
+    seed: Annotated[int, typer.Option()] = 13,
+) -> None:
+    """Write a redacted JSON Lines dataset from the feedback, with a manifest and a
+    deterministic train/validation split."""
+    from feedback.capture import FeedbackService
+    from feedback.errors import ExportError
+    from feedback.types import ExportFilters
+
+    if format not in {"sft", "kto", "preference", "retrieval"}:
+        _fail("--format must be sft, kto, preference or retrieval")
+    if rating not in {None, "up", "down"}:
+        _fail("--rating must be up or down")
+    filters = ExportFilters(
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
+        min_agreement=min_agreement,
+        rating=rating,  # type: ignore[arg-type]
+        channel=channel,
+        product=product,
+        reason=reason,
+    )
+    with _sessions() as sessions:
+        try:
+            result = FeedbackService(sessions).export(
+                format, out, filters, validation_fraction=validation_fraction, seed=seed
+            )
+        except ExportError as exc:
+            _fail(str(exc))
+    typer.echo(
+        json.dumps(
+            {
+                "format": result.format,
+                "files": dict(result.files),
+                "manifest": result.manifest_path,
+                "counts": dict(result.counts),
+            },
+            indent=2,
+        )
+    )
+
+
+def _training_files(data: Path) -> tuple[Path, Path | None]:
+    """`data`, or the `.train.jsonl` (and `.validation.jsonl`) an export wrote for it."""
+    stem = data.with_suffix("") if data.suffix in {".jsonl", ".json"} else data
+    train, validation = Path(f"{stem}.train.jsonl"), Path(f"{stem}.validation.jsonl")
+    if data.is_file():
+        return data, None
+    if train.is_file():
+        has_rows = validation.is_file() and validation.stat().st_size > 0
+        return train, validation if has_rows else None
+    _fail(f"{data} not found (nor {train.name}); export with `teller export --format retrieval`")
+
+
+@finetune_app.command("retriever")
+def finetune_retriever_command(
+    data: Annotated[Path, typer.Option(help="Retrieval triplets (the --out of `teller export`).")],
+    out: Annotated[Path, typer.Option(help="New, empty directory for the model.")],
+    base_model: Annotated[
+        Path | None, typer.Option(help="Default: TELLER_EMBEDDING_MODEL.")
+    ] = None,
+    validation: Annotated[Path | None, typer.Option(help="Held-out triplets.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option(min=2)] = 16,
+    learning_rate: Annotated[float, typer.Option()] = 2e-5,
+    seed: Annotated[int, typer.Option()] = 13,
+) -> None:
+    """Fine-tune the embedding model on retrieval triplets; prints the old-vs-new report.
+    Switch to it with `teller reindex --model DIR`."""
+    from feedback.errors import FinetuneError
+    from feedback.finetune import finetune_retriever
+
+    train, found_validation = _training_files(data)
+    try:
+        report = finetune_retriever(
+            train,
+            out,
+            base_model=base_model or Path(_settings().embedding_model),
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            validation=validation or found_validation,
+        )
+    except FinetuneError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(report, indent=2))
+
+
+# -- reranker ---------------------------------------------------------------------------
+
+
+@rerank_app.command("train")
+def rerank_train(as_json: Annotated[bool, typer.Option("--json")] = True) -> None:
+    """Fit a new adapter on the live votes and store it (served when it validates);
+    needs the index, so run it where no server holds the embedded index."""
+    from bot.runtime import build_runtime
+    from db.errors import DatabaseError
+    from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
+    from retrieval.errors import RetrievalError
+
+    settings = _settings()
+    try:
+        runtime = build_runtime(settings)
+    except (DatabaseError, RetrievalError) as exc:
+        _fail(str(exc))
+    try:
+        index = runtime.knowledge.index
+        inner = index.inner if isinstance(index, RerankedIndex) else index
+        reranker = FeedbackReranker(
+            runtime.sessions, runtime.embedder, RerankConfig.from_settings(settings)
+        )
+        report = reranker.train(inner.search)
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(report, indent=2 if not as_json else None))
+
+
+@rerank_app.command("list")
+def rerank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Stored adapter versions, newest first (set TELLER_FEEDBACK_RERANK_VERSION to one
+    of them to pin or roll back; "latest" serves the newest accepted one)."""
+    from db.feedback import list_reranker_versions
+
+    with _sessions() as sessions, sessions() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "embedding_model": r.embedding_model,
+                "created_at": r.created_at.isoformat(),
+                "metrics": dict(r.metrics),
+            }
+            for r in list_reranker_versions(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps({"versions": rows}, indent=2))
+        return
+    for r in rows:
+        accepted = "accepted" if r["metrics"].get("accepted") else "rejected"
+        typer.echo(f"{r['id']}  {r['created_at']}  {accepted}  {r['embedding_model']}")
+
+
+# -- switching the embedding model -----------------------------------------------------
+
+
+def read_active_index(settings: Settings) -> dict[str, Any] | None:
+    """What `switch_embedding_model` recorded: the model and index dir to start with."""
+    path = settings.data_dir / ACTIVE_INDEX_FILE
+    if not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return record
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def switch_embedding_model(
+    settings: Settings, model_dir: Path, *, batch_size: int = 256
+) -> dict[str, Any]:
+    """Re-embed every chunk from SQL with `model_dir` into a fresh index, then switch.
+
+    The new embedded index is built in a new directory beside the current one, which
+    keeps serving meanwhile. The switch stores the new vectors in SQL (in one
+    transaction; chunks written meanwhile are caught up) and then replaces
+    `active-index.json` in the data dir atomically: start-up reads it to load the new
+    model and index (`read_active_index`). The old index directory is kept for
+    rollback. Returns a report with the new `index_dir`.
+    """
+    from bot.knowledge import indexed_chunk_from_row
+    from bot.runtime import open_database
+    from db.models import Chunk
+    from db.repository import embedding_to_bytes, iter_chunks, live_chunk_keys, load_chunks
+    from retrieval.embedded import EmbeddedIndex
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    if settings.backend != "embedded":
+        raise NotImplementedError("switching models is implemented for the embedded index")
+    started = time.perf_counter()
+    embedder = SentenceTransformerEmbedder(model_dir, batch_size=settings.embedding_batch_size)
+    embedder.load()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = settings.data_dir / f"index-{embedder.name}-{stamp}"
+    engine, sessions = open_database(settings, migrate=True)
+    index = EmbeddedIndex(
+        target,
+        dimension=embedder.dimension,
+        fusion=settings.fusion,
+        dense_weight=settings.fusion_dense_weight,
+        rrf_k=settings.rrf_k,
+        candidates=settings.candidates,
+    ).open()
+
+    def embed(rows: list[Chunk]) -> list[dict[str, Any]]:
+        texts = [f"{r.context}\n{r.text}" if r.context else r.text for r in rows]
+        vectors = embedder.embed_documents(texts)
+        index.upsert(
+            [
+                replace(indexed_chunk_from_row(r), embedding=v)
+                for r, v in zip(rows, vectors, strict=True)
+            ]
+        )
+        return [
+            {"id": r.id, "embedding": embedding_to_bytes(v), "embedding_model": embedder.name}
+            for r, v in zip(rows, vectors, strict=True)
+        ]
+
+    try:
+        updates: list[dict[str, Any]] = []
+        with sessions() as session:
+            for batch in iter_chunks(session, batch_size=batch_size):
+                updates.extend(embed(batch))
+        with sessions.begin() as session:
+            if updates:
+                session.execute(update(Chunk), updates)
+            stale = [
+                key
+                for (key,) in session.execute(
+                    Chunk.__table__.select()
+                    .with_only_columns(Chunk.id)
+                    .where(Chunk.embedding_model.is_distinct_from(embedder.name))
+                )
+            ]
+            if stale:  # written by a running server since the scan
+                session.execute(update(Chunk), embed(load_chunks(session, keys=stale)))
+        with sessions() as session:
+            gone = sorted(set(index.keys()) - live_chunk_keys(session))
+        if gone:
+            index.delete(gone)
+        index.flush()
+    finally:
+        index.close()
+        engine.dispose()
+    record = {
+        "index_dir": str(target),
+        "embedding_model": str(model_dir),
+        "embedding_model_name": embedder.name,
+        "dimension": embedder.dimension,
+        "chunks": len(updates) + len(stale),
+        "switched_at": dt.datetime.now(dt.UTC).isoformat(),
+        "previous": read_active_index(settings),
+    }
+    _write_atomically(settings.data_dir / ACTIVE_INDEX_FILE, json.dumps(record, indent=2))
+    return {**record, "seconds": round(time.perf_counter() - started, 1)}
+
+
+# -- benchmark --------------------------------------------------------------------------
+
+
+def bench_feedback_command(
+    train: Annotated[Path, typer.Option(help="BEIR folder replayed by simulated users.")],
+    eval: Annotated[Path, typer.Option("--eval", help="BEIR folder measured (held out).")],
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+    seed: Annotated[int, typer.Option()] = 13,
+    agent_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
+    hostile_votes: Annotated[int, typer.Option(min=0)] = 2000,
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    learning_rate: Annotated[float, typer.Option()] = 5e-5,
+    triplets_per_query: Annotated[int, typer.Option(min=1)] = 1,
+    verbose: Annotated[bool, typer.Option("--progress", help="Timings on stderr.")] = False,
+) -> None:
+    """nDCG@10 on --eval before feedback, after reranking, after fine-tuning, poisoned."""
+    from feedback.bench import bench_feedback
+
+    for folder in (train, eval):
+        if not (folder / "corpus.jsonl").exists():
+            _fail(f"{folder} has no corpus.jsonl")
+    result = bench_feedback(
+        _settings(),
+        train,
+        eval,
+        seed=seed,
+        agent_rate=agent_rate,
+        hostile_votes=hostile_votes,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        triplets_per_query=triplets_per_query,
+        progress=(lambda line: typer.echo(line, err=True)) if verbose else (lambda _: None),
+    )
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+def register(app: typer.Typer, bench: typer.Typer | None = None) -> None:
+    """Add `keys`, `export`, `finetune`, `rerank` and `bench feedback` to `app`."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(finetune_app, name="finetune")
+    app.add_typer(rerank_app, name="rerank")
+    app.command("export")(export)
+    if bench is None:
+        bench = next((g.typer_instance for g in app.registered_groups if g.name == "bench"), None)
+    if bench is not None:
+        bench.command("feedback")(bench_feedback_command)

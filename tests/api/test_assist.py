@@ -1,0 +1,202 @@
+"""`/v1/assist`: suggestions for call-center agents, on the demo bank (real model, index, DB)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.rates import load_rate_sheet
+from bot.runtime import Runtime, build_runtime
+from db import api_keys
+
+DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo"
+CARD = "Hi, I lost my debit card yesterday. How do I freeze it?"
+GREETING = {"speaker": "agent", "text": "Thank you for calling Harbor Bank, how can I help?"}
+
+
+@pytest.fixture
+def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
+    rt = build_runtime(make_settings(database_url=database_url))
+    files = sorted(p for p in (DEMO / "knowledge").iterdir() if p.is_file())
+    rt.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
+    with rt.sessions.begin() as session:
+        load_rate_sheet(session, filename="rates.csv", data=(DEMO / "rates.csv").read_bytes())
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime.settings, runtime=runtime)) as test_client:
+        yield test_client
+
+
+def _key(runtime: Runtime, scope: str) -> dict[str, str]:
+    with runtime.sessions.begin() as session:
+        _, secret = api_keys.create_api_key(session, name=f"test {scope}", scopes=[scope])
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def agent(runtime: Runtime) -> dict[str, str]:
+    """Headers with an API key of scope `agent`."""
+    return _key(runtime, "agent")
+
+
+def _assist(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/assist", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def test_assist_needs_a_key_of_scope_agent(client: TestClient, runtime: Runtime) -> None:
+    body = {"transcript": [{"speaker": "customer", "text": CARD}]}
+    assert client.post("/v1/assist", json=body).status_code == 401
+    wrong = {"Authorization": "Bearer not-a-key"}
+    assert client.post("/v1/assist", json=body, headers=wrong).status_code == 401
+    assert client.get("/v1/assist").status_code == 401
+    other = _key(runtime, "admin")
+    assert client.post("/v1/assist", json=body, headers=other).status_code == 403
+    assert client.get("/v1/assist/whatever-id", headers=other).status_code == 403
+
+
+def test_knowledge_turn_gets_stored_suggestions_with_sources_and_passages(
+    client: TestClient, agent: dict[str, str]
+) -> None:
+    data = _assist(client, agent, transcript=[GREETING, {"speaker": "customer", "text": CARD}])
+    assert data["turn"] == 1
+    assert data["rates"] == []
+    assert len(data["passages"]) == 5
+    assert data["passages"][0]["doc_id"] == "card-services"
+    suggestions = data["suggestions"]
+    assert 1 <= len(suggestions) <= 3
+    assert "Freeze your card" in suggestions[0]["text"]
+    for suggestion in suggestions:
+        assert suggestion["citations"], suggestion
+        assert 0.0 <= suggestion["confidence"] <= 1.0
+        stored = client.get(f"/v1/answers/{suggestion['answer_id']}").json()
+        assert stored["channel"] == "agent"
+        assert stored["conversation_id"] == data["conversation_id"]
+        assert stored["question"] == CARD
+    # Alternates come from passages the first suggestion did not cite.
+    primary = {c["chunk_id"] for c in suggestions[0]["citations"]}
+    for alternate in suggestions[1:]:
+        assert {c["chunk_id"] for c in alternate["citations"]}.isdisjoint(primary)
+        trace = client.get(f"/v1/answers/{alternate['answer_id']}").json()["trace"]
+        assert trace["variant"] == "assist-alternate"
+        assert trace["grounding"]["ok"] is True
+
+
+def test_rate_turn_lists_only_current_rates_for_that_product(
+    client: TestClient, agent: dict[str, str]
+) -> None:
+    data = _assist(
+        client,
+        agent,
+        transcript=[{"speaker": "customer", "text": "What's your 12 month CD rate right now?"}],
+    )
+    assert data["suggestions"][0]["kind"] == "rate"
+    assert "as of" in data["suggestions"][0]["text"]
+    rates = data["rates"]
+    assert rates, data
+    today = dt.date.today().isoformat()
+    for row in rates:
+        assert row["product"] == "certificate of deposit"
+        assert row["term"] == "12 months"
+        assert row["effective_from"] <= today
+        assert row["effective_until"] is None or row["effective_until"] >= today
+    assert len(rates) == 1  # the expired 12-month row is never shown
+
+
+def test_repeated_turns_are_not_answered_twice_and_agent_lines_are_kept(
+    client: TestClient, agent: dict[str, str]
+) -> None:
+    transcript: list[dict[str, str]] = [{"speaker": "customer", "text": CARD}]
+    first = _assist(client, agent, transcript=transcript)
+    cid = first["conversation_id"]
+    ids = [s["answer_id"] for s in first["suggestions"]]
+
+    again = _assist(client, agent, conversation_id=cid, transcript=transcript)
+    assert [s["answer_id"] for s in again["suggestions"]] == ids
+
+    transcript.append({"speaker": "agent", "text": "Let me check that for you."})
+    after_agent = _assist(client, agent, conversation_id=cid, transcript=transcript)
+    assert after_agent["turn"] == 0
+    assert [s["answer_id"] for s in after_agent["suggestions"]] == ids
+
+    # A follow-up is understood in the context of the call.
+    transcript += [
+        {"speaker": "customer", "text": "What's your 30 year fixed rate?"},
+        {"speaker": "customer", "text": "and for 15 years?"},
+    ]
+    _assist(client, agent, conversation_id=cid, transcript=transcript[:3])
+    follow = _assist(client, agent, conversation_id=cid, transcript=transcript)
+    assert follow["turn"] == 3
+    assert "15-year" in follow["suggestions"][0]["text"]
+
+    reopened = client.get(f"/v1/assist/{cid}", headers=agent).json()
+    assert reopened["transcript"] == transcript
+    assert [t["turn"] for t in reopened["turns"]] == [0, 2, 3]
+    assert [s["answer_id"] for s in reopened["turns"][0]["suggestions"]] == ids
+
+
+def test_reopen_shows_suggestions_with_the_agents_feedback(
+    client: TestClient, agent: dict[str, str]
+) -> None:
+    data = _assist(client, agent, transcript=[GREETING, {"speaker": "customer", "text": CARD}])
+    cid = data["conversation_id"]
+    answer_id = data["suggestions"][0]["answer_id"]
+    correction = "Freeze the card in the app under Cards, then Freeze card."
+    vote = client.post(
+        f"/v1/answers/{answer_id}/feedback",
+        json={"rating": "down", "correction": correction, "rater": {"kind": "agent", "id": "a1"}},
+        headers=agent,
+    )
+    assert vote.status_code in (200, 201), vote.text
+
+    calls = client.get("/v1/assist", headers=agent).json()["conversations"]
+    assert calls[0]["conversation_id"] == cid
+    assert calls[0]["preview"] == CARD and calls[0]["turns"] == 2
+
+    reopened = client.get(f"/v1/assist/{cid}", headers=agent)
+    assert reopened.status_code == 200
+    turn = reopened.json()["turns"][0]
+    assert turn["turn"] == 1 and turn["text"] == CARD
+    assert turn["passages"] and turn["rates"] == []
+    feedback = turn["suggestions"][0]["feedback"]
+    assert [(f["rating"], f["correction"]) for f in feedback] == [("down", correction)]
+    assert client.get("/v1/assist/no-such-call", headers=agent).status_code == 404
+
+
+def test_agent_only_transcripts_are_saved_without_suggestions(
+    client: TestClient, agent: dict[str, str]
+) -> None:
+    data = _assist(client, agent, transcript=[GREETING])
+    assert data["turn"] is None and data["suggestions"] == [] and data["rates"] == []
+    reopened = client.get(f"/v1/assist/{data['conversation_id']}", headers=agent).json()
+    assert reopened["transcript"] == [GREETING] and reopened["turns"] == []
+
+
+def test_bad_assist_requests_get_422_naming_the_field(
+    client: TestClient, agent: dict[str, str]
+) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"transcript": []}, "transcript"),
+        ({"transcript": [{"speaker": "robot", "text": "hi"}]}, "speaker"),
+        ({"transcript": [{"speaker": "customer", "text": ""}]}, "text"),
+        ({"transcript": [GREETING], "conversation_id": "../x"}, "conversation_id"),
+        ({"transcript": [GREETING], "extra": 1}, "extra"),
+    ]
+    for body, needle in cases:
+        response = client.post("/v1/assist", json=body, headers=agent)
+        assert response.status_code == 422, body
+        assert needle in response.text, body

@@ -1,0 +1,106 @@
+"""`teller bench feedback` on a tiny BEIR collection written here (real model, CPU)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from feedback.bench import bench_feedback, cap_triplets, corpus_union, load_split
+from retrieval.errors import DocumentParseError
+
+TOPICS = {
+    "wire": (
+        "Sending a wire transfer costs $30 for domestic and $45 for international wires.",
+        "How much does a wire transfer cost?",
+    ),
+    "freeze": (
+        "Freeze a lost card at once in the mobile app under Cards, then Freeze.",
+        "How do I freeze my lost card?",
+    ),
+    "atm": (
+        "Withdrawals at our own ATMs are free; other banks' ATMs cost $2.50.",
+        "Do ATM withdrawals cost anything?",
+    ),
+    "rate": (
+        "The savings account pays interest monthly on the daily balance.",
+        "When is savings interest paid?",
+    ),
+    "password": (
+        "Reset your online banking password from the sign-in page with Forgot password.",
+        "How can I reset my online password?",
+    ),
+    "overdraft": (
+        "An overdraft fee of $35 applies when a payment exceeds your balance.",
+        "What is the overdraft fee?",
+    ),
+    "statement": (
+        "Monthly statements are available in online banking under Documents.",
+        "Where do I find my statements?",
+    ),
+    "travel": (
+        "Tell us before you travel abroad so your card keeps working.",
+        "Do I need to report travel plans?",
+    ),
+}
+
+
+def _beir(root: Path, name: str, topics: list[str], qrels_name: str = "test") -> Path:
+    folder = root / name
+    (folder / "qrels").mkdir(parents=True)
+    with (folder / "corpus.jsonl").open("w") as corpus:
+        for doc_id, (text, _) in TOPICS.items():
+            corpus.write(json.dumps({"_id": doc_id, "title": "", "text": text}) + "\n")
+    with (folder / "queries.jsonl").open("w") as queries:
+        for doc_id, (_, question) in TOPICS.items():
+            queries.write(json.dumps({"_id": f"q-{doc_id}", "text": question}) + "\n")
+    lines = ["query-id\tcorpus-id\tscore"] + [f"q-{t}\t{t}\t1" for t in topics]
+    (folder / "qrels" / f"{qrels_name}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_load_split_needs_exactly_one_qrels_file(tmp_path: Path) -> None:
+    folder = _beir(tmp_path, "one", ["wire", "atm"])
+    queries, qrels = load_split(folder)
+    assert set(queries) == {"q-wire", "q-atm"} and qrels["q-atm"] == {"atm": 1}
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    with pytest.raises(DocumentParseError, match="exactly one"):
+        load_split(folder)
+
+
+def test_corpus_union_and_triplet_cap(tmp_path: Path) -> None:
+    a = _beir(tmp_path, "a", ["wire"])
+    b = _beir(tmp_path, "b", ["atm"])
+    assert len(corpus_union(a, b)) == len(TOPICS)
+    source = tmp_path / "t.jsonl"
+    rows = [
+        {"query": q, "positive": p, "negative": "n"}
+        for q, p in [("q1", "a"), ("q1", "b"), ("q2", "c")]
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    capped = cap_triplets(source, tmp_path / "c.jsonl", 1)
+    assert [json.loads(line)["positive"] for line in capped.read_text().splitlines()] == ["a", "c"]
+
+
+@pytest.mark.slow
+def test_the_benchmark_prints_every_number(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    train = _beir(tmp_path, "train", ["wire", "freeze", "atm", "rate"], "dev")
+    evaluation = _beir(tmp_path, "eval", ["password", "overdraft", "statement", "travel"])
+    lines: list[str] = []
+    result = bench_feedback(
+        make_settings(), train, evaluation, hostile_votes=12, agent_rate=1.0, progress=lines.append
+    )
+    for key in ("before", "after_rerank", "after_finetune", "poisoned"):
+        assert 0.0 <= result[key]["ndcg@10"] <= 1.0
+    assert result["feedback_events"] == result["events"]["customer"] + result["events"]["agent"]
+    assert result["events"]["customer"] == 4 and result["hostile_votes"] == 12
+    assert result["docs"] == len(TOPICS) and result["eval"]["queries"] == 4
+    assert {"ingest_s", "replay_s", "finetune_s", "reindex_s", "poisoned_s"} <= set(
+        result["timings_s"]
+    )
+    assert lines and all(line.endswith(" s") for line in lines)
