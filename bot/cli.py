@@ -295,18 +295,59 @@ def reindex(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Chunks read from SQL at a time.")
     ] = 1000,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Switch to this sentence-transformers model folder (for example one "
+            "written by `teller finetune retriever`): every chunk is re-embedded into a "
+            "new index while the old one keeps serving; a running API switches within "
+            "TELLER_RELOAD_POLL_S seconds.",
+        ),
+    ] = None,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Switch back to the previous model the same way.")
+    ] = False,
 ) -> None:
-    """Rebuild the index from the database (no re-embedding). On Elasticsearch a new
-    index version replaces the old one behind the alias, without downtime."""
+    """Rebuild the index from the database (no re-embedding), or switch the embedding
+    model (--model, --rollback). On Elasticsearch a rebuild builds a new index version
+    that replaces the old one behind the alias, without downtime."""
     from db.errors import DatabaseError
     from retrieval.errors import RetrievalError
 
+    if model is not None or rollback:
+        _switch_model(model, rollback=rollback)
+        return
     with _index_runtime(rebuild=True) as runtime:
         try:
             report = runtime.knowledge.rebuild(batch_size=batch_size)
         except (DatabaseError, RetrievalError) as exc:
             _fail(str(exc))
     typer.echo(f"index rebuilt: {report.total} chunks")
+
+
+def _switch_model(model: Path | None, *, rollback: bool) -> None:
+    from bot.reindex import rollback_target, switch_embedding_model
+    from db.errors import DatabaseError
+    from retrieval.errors import RetrievalError
+
+    settings = _settings()
+    if model is not None and rollback:
+        _fail("give either --model DIR or --rollback, not both")
+    try:
+        target = rollback_target(settings) if rollback else model
+    except LookupError as exc:
+        _fail(str(exc))
+    assert target is not None
+    if not (target / "config.json").is_file() and not (target / "modules.json").is_file():
+        _fail(f"{target} is not a sentence-transformers model folder (no modules.json)")
+    try:
+        report = switch_embedding_model(settings, target)
+    except NotImplementedError as exc:
+        _fail(str(exc))
+    except (DatabaseError, RetrievalError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "previous"}))
 
 
 @demo_app.command("load")

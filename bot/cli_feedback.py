@@ -12,7 +12,7 @@ Wire them into the main CLI with `register`::
 - `teller rerank train`, `teller rerank list`: the feedback reranker's adapter versions
 - `teller bench feedback --train DIR --eval DIR --json`
 
-`switch_embedding_model` is what `teller reindex --model DIR` runs. Keys, export and
+Keys, export and
 `rerank list` open the database only (never the index or the model), so they work
 while the server runs. Failures print `error: ...` on stderr and exit with status 2.
 """
@@ -21,22 +21,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
-
-ACTIVE_INDEX_FILE = "active-index.json"
 
 keys_app = typer.Typer(help="API keys (shown once at creation).", no_args_is_help=True)
 finetune_app = typer.Typer(help="Train models from exported feedback.", no_args_is_help=True)
@@ -267,7 +261,6 @@ def rerank_train(as_json: Annotated[bool, typer.Option("--json")] = True) -> Non
     needs the index, so run it where no server holds the embedded index."""
     from bot.runtime import build_runtime
     from db.errors import DatabaseError
-    from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
     from retrieval.errors import RetrievalError
 
     settings = _settings()
@@ -276,12 +269,7 @@ def rerank_train(as_json: Annotated[bool, typer.Option("--json")] = True) -> Non
     except (DatabaseError, RetrievalError) as exc:
         _fail(str(exc))
     try:
-        index = runtime.knowledge.index
-        inner = index.inner if isinstance(index, RerankedIndex) else index
-        reranker = FeedbackReranker(
-            runtime.sessions, runtime.embedder, RerankConfig.from_settings(settings)
-        )
-        report = reranker.train(inner.search)
+        report = runtime.reranker.train(runtime.index.inner.search)
     finally:
         runtime.close()
     typer.echo(json.dumps(report, indent=2 if not as_json else None))
@@ -310,116 +298,6 @@ def rerank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     for r in rows:
         accepted = "accepted" if r["metrics"].get("accepted") else "rejected"
         typer.echo(f"{r['id']}  {r['created_at']}  {accepted}  {r['embedding_model']}")
-
-
-# -- switching the embedding model -----------------------------------------------------
-
-
-def read_active_index(settings: Settings) -> dict[str, Any] | None:
-    """What `switch_embedding_model` recorded: the model and index dir to start with."""
-    path = settings.data_dir / ACTIVE_INDEX_FILE
-    if not path.is_file():
-        return None
-    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return record
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def switch_embedding_model(
-    settings: Settings, model_dir: Path, *, batch_size: int = 256
-) -> dict[str, Any]:
-    """Re-embed every chunk from SQL with `model_dir` into a fresh index, then switch.
-
-    The new embedded index is built in a new directory beside the current one, which
-    keeps serving meanwhile. The switch stores the new vectors in SQL (in one
-    transaction; chunks written meanwhile are caught up) and then replaces
-    `active-index.json` in the data dir atomically: start-up reads it to load the new
-    model and index (`read_active_index`). The old index directory is kept for
-    rollback. Returns a report with the new `index_dir`.
-    """
-    from bot.knowledge import indexed_chunk_from_row
-    from bot.runtime import open_database
-    from db.models import Chunk
-    from db.repository import embedding_to_bytes, iter_chunks, live_chunk_keys, load_chunks
-    from retrieval.embedded import EmbeddedIndex
-    from retrieval.embedder import SentenceTransformerEmbedder
-
-    if settings.backend != "embedded":
-        raise NotImplementedError("switching models is implemented for the embedded index")
-    started = time.perf_counter()
-    embedder = SentenceTransformerEmbedder(model_dir, batch_size=settings.embedding_batch_size)
-    embedder.load()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    target = settings.data_dir / f"index-{embedder.name}-{stamp}"
-    engine, sessions = open_database(settings, migrate=True)
-    index = EmbeddedIndex(
-        target,
-        dimension=embedder.dimension,
-        fusion=settings.fusion,
-        dense_weight=settings.fusion_dense_weight,
-        rrf_k=settings.rrf_k,
-        candidates=settings.candidates,
-    ).open()
-
-    def embed(rows: list[Chunk]) -> list[dict[str, Any]]:
-        texts = [f"{r.context}\n{r.text}" if r.context else r.text for r in rows]
-        vectors = embedder.embed_documents(texts)
-        index.upsert(
-            [
-                replace(indexed_chunk_from_row(r), embedding=v)
-                for r, v in zip(rows, vectors, strict=True)
-            ]
-        )
-        return [
-            {"id": r.id, "embedding": embedding_to_bytes(v), "embedding_model": embedder.name}
-            for r, v in zip(rows, vectors, strict=True)
-        ]
-
-    try:
-        updates: list[dict[str, Any]] = []
-        with sessions() as session:
-            for batch in iter_chunks(session, batch_size=batch_size):
-                updates.extend(embed(batch))
-        with sessions.begin() as session:
-            if updates:
-                session.execute(update(Chunk), updates)
-            stale = [
-                key
-                for (key,) in session.execute(
-                    Chunk.__table__.select()
-                    .with_only_columns(Chunk.id)
-                    .where(Chunk.embedding_model.is_distinct_from(embedder.name))
-                )
-            ]
-            if stale:  # written by a running server since the scan
-                session.execute(update(Chunk), embed(load_chunks(session, keys=stale)))
-        with sessions() as session:
-            gone = sorted(set(index.keys()) - live_chunk_keys(session))
-        if gone:
-            index.delete(gone)
-        index.flush()
-    finally:
-        index.close()
-        engine.dispose()
-    record = {
-        "index_dir": str(target),
-        "embedding_model": str(model_dir),
-        "embedding_model_name": embedder.name,
-        "dimension": embedder.dimension,
-        "chunks": len(updates) + len(stale),
-        "switched_at": dt.datetime.now(dt.UTC).isoformat(),
-        "previous": read_active_index(settings),
-    }
-    _write_atomically(settings.data_dir / ACTIVE_INDEX_FILE, json.dumps(record, indent=2))
-    return {**record, "seconds": round(time.perf_counter() - started, 1)}
 
 
 # -- benchmark --------------------------------------------------------------------------
@@ -458,6 +336,28 @@ def bench_feedback_command(
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 
+def bench_split_command(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder whose queries are split.")],
+    out: Annotated[Path, typer.Option(help="Writes OUT/train and OUT/eval.")],
+    split: Annotated[str, typer.Option(help="qrels/<split>.tsv to split.")] = "dev",
+    fraction: Annotated[float, typer.Option(help="Share of queries in train.")] = 0.5,
+    seed: Annotated[int, typer.Option()] = 13,
+) -> None:
+    """Split a BEIR split's queries into seeded train/eval halves (for `bench feedback`)."""
+    from feedback.bench import split_beir
+    from retrieval.errors import DocumentParseError
+
+    if not (dataset / "corpus.jsonl").exists():
+        _fail(f"{dataset} has no corpus.jsonl")
+    if not 0.0 < fraction < 1.0:
+        _fail("--fraction must be between 0 and 1")
+    try:
+        result = split_beir(dataset, out, split=split, fraction=fraction, seed=seed)
+    except DocumentParseError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result))
+
+
 def register(app: typer.Typer, bench: typer.Typer | None = None) -> None:
     """Add `keys`, `export`, `finetune`, `rerank` and `bench feedback` to `app`."""
     app.add_typer(keys_app, name="keys")
@@ -468,3 +368,4 @@ def register(app: typer.Typer, bench: typer.Typer | None = None) -> None:
         bench = next((g.typer_instance for g in app.registered_groups if g.name == "bench"), None)
     if bench is not None:
         bench.command("feedback")(bench_feedback_command)
+        bench.command("split")(bench_split_command)

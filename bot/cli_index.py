@@ -126,11 +126,13 @@ def open_index_runtime(settings: Settings, *, rebuild: bool = False) -> IndexRun
     `RetrievalError` with a message for the user.
     """
     from bot.knowledge import KnowledgeService
+    from bot.reindex import with_active_index
     from bot.runtime import build_index, open_database
     from retrieval.embedded import EmbeddedIndex
     from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.errors import IncompatibleIndexError
 
+    settings = with_active_index(settings)
     engine, sessions = open_database(settings, migrate=settings.should_auto_migrate)
     try:
         embedder = SentenceTransformerEmbedder(

@@ -59,6 +59,7 @@ class IngestOutcome:
 class SearchResult:
     hits: list[SearchHit]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    reranker_version: str | None = None  # the feedback reranker that ordered the hits
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,15 @@ class KnowledgeService:
         self.max_upload_bytes = max_upload_bytes
         # Serialises writers so "unchanged" checks and index updates do not interleave.
         self._write_lock = threading.Lock()
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
+
+    @property
+    def write_lock(self) -> threading.Lock:
+        """Held by every writer; hold it to change chunks without racing ingestion."""
+        return self._write_lock
 
     # -- ingestion --------------------------------------------------------------------
 
@@ -292,6 +302,9 @@ class KnowledgeService:
                 "search": (t2 - t1) * 1e3,
                 "total": (t2 - t0) * 1e3,
             },
+            reranker_version=None
+            if vector is None
+            else getattr(self.index, "reranker_version", None),
         )
 
     # -- consistency ------------------------------------------------------------------

@@ -18,9 +18,11 @@ from bot.generation.extractive import ExtractiveComposer
 from bot.generation.factory import build_generator
 from bot.generation.types import Generator
 from bot.knowledge import KnowledgeService
+from bot.reindex import active_index_stamp, reembed_stale, with_active_index
 from bot.settings import Settings
 from db.migrate import upgrade
 from db.session import check_connection, make_engine, make_session_factory
+from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
 from retrieval.embedded import EmbeddedIndex
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import IndexBackend
@@ -30,14 +32,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
+    """`settings` are the effective ones (after `with_active_index`); `index` is the
+    backend wrapped in the feedback reranker; `active_stamp` identifies the model switch
+    it was built for (`bot.reindex.active_index_stamp`)."""
+
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     embedder: SentenceTransformerEmbedder
-    index: IndexBackend
+    index: RerankedIndex
     knowledge: KnowledgeService
     answers: AnswerPipeline
     dialogue: DialogueService
+    active_stamp: str | None = None
+
+    @property
+    def reranker(self) -> FeedbackReranker:
+        return self.index.reranker
 
     def close(self) -> None:
         if self.dialogue.rasa is not None:
@@ -73,7 +84,10 @@ def build_index(settings: Settings, dimension: int) -> IndexBackend:
 
 
 def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime:
-    """Open the database (migrating if asked), load the model, open and reconcile the index."""
+    """Open the database (migrating if asked), load the model, open and reconcile the
+    index; the model and index are those of the last `teller reindex --model` switch."""
+    stamp = active_index_stamp(settings)
+    settings = with_active_index(settings)
     engine, sessions = open_database(
         settings, migrate=settings.should_auto_migrate if migrate is None else migrate
     )
@@ -82,7 +96,8 @@ def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime
             settings.embedding_model, batch_size=settings.embedding_batch_size
         )
         embedder.load()
-        index = build_index(settings, embedder.dimension)
+        reranker = FeedbackReranker(sessions, embedder, RerankConfig.from_settings(settings))
+        index = RerankedIndex(build_index(settings, embedder.dimension), reranker)
     except BaseException:
         engine.dispose()
         raise
@@ -110,8 +125,11 @@ def build_runtime(settings: Settings, *, migrate: bool | None = None) -> Runtime
         else None
     )
     dialogue = DialogueService(rasa, answers)
-    runtime = Runtime(settings, engine, sessions, embedder, index, knowledge, answers, dialogue)
+    runtime = Runtime(
+        settings, engine, sessions, embedder, index, knowledge, answers, dialogue, stamp
+    )
     try:
+        reembed_stale(knowledge)
         report = knowledge.reconcile()
     except BaseException:
         runtime.close()

@@ -48,6 +48,38 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=900, ge=100, description="Target characters per chunk.")
     chunk_overlap: int = Field(default=150, ge=0, description="Characters of overlap.")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    index_path: Path | None = Field(
+        default=None,
+        description="Embedded index folder; defaults to <data_dir>/index. `teller reindex "
+        "--model` records its own in <data_dir>/active-index.json, which wins.",
+    )
+    reload_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a running API checks whether `teller reindex --model` "
+        "switched the model.",
+    )
+
+    # Feedback-aware reranking (feedback.rerank.RerankConfig)
+    feedback_rerank: bool = Field(default=True, description="Rerank with feedback at all.")
+    feedback_rerank_version: str = Field(
+        default="latest",
+        min_length=1,
+        description='Learned adapter: "latest" accepted one, "off", or a version id to '
+        "pin or roll back to (see `teller rerank list`).",
+    )
+    feedback_rerank_depth: int = Field(default=30, ge=1, le=1000)
+    feedback_similarity: float = Field(
+        default=0.85, gt=0.0, le=1.0, description="Cosine from which a past question counts."
+    )
+    feedback_similarity_full: float = Field(default=0.95, gt=0.0, le=1.0)
+    feedback_weight: float = Field(default=0.15, ge=0.0)
+    feedback_prior: float = Field(default=2.0, gt=0.0)
+    feedback_agent_weight: float = Field(default=2.0, ge=0.0)
+    feedback_rater_cap: float = Field(default=1.0, ge=0.0)
+    feedback_customer_budget: float = Field(default=20.0, gt=0.0)
+    feedback_agent_budget: float = Field(default=500.0, gt=0.0)
+    feedback_adapter_weight: float = Field(default=2.0, ge=0.0)
 
     # Answers
     generator: Literal["extractive", "local", "openai"] = "extractive"
@@ -133,7 +165,7 @@ class Settings(BaseSettings):
 
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.index_path or self.data_dir / "index"
 
     @property
     def should_auto_migrate(self) -> bool:

@@ -32,23 +32,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Any
 
 from bot.answers.pipeline import AnswerPipeline
 from bot.bench import load_beir_queries
 from bot.knowledge import KnowledgeService
 from bot.settings import Settings
-from feedback.capture import FeedbackService, Vote, search_matcher
-from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
+from feedback.capture import FeedbackService, Vote
+from feedback.rerank import FeedbackReranker
 from feedback.types import ExportFilters
-from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import DocumentParseError
 from retrieval.metrics import evaluate
 from retrieval.parsers import load_beir_corpus
 from retrieval.types import IndexBackend, ParsedDocument, SearchRequest
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 Qrels = dict[str, dict[str, int]]
 Progress = Callable[[str], None]
@@ -64,6 +63,40 @@ def load_split(directory: Path) -> tuple[dict[str, str], Qrels]:
     return load_beir_queries(directory, splits[0].stem)
 
 
+def split_beir(
+    dataset: Path, out: Path, *, split: str = "dev", fraction: float = 0.5, seed: int = 13
+) -> dict[str, Any]:
+    """Split the queries of one BEIR split in two seeded halves: `out/train` and
+    `out/eval`, each a BEIR folder with one qrels file (corpus and queries are
+    symlinked, never copied). For developing against `bench feedback` without the
+    held-out split."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("fraction must be between 0 and 1")
+    queries, qrels = load_beir_queries(dataset, split)
+    order = sorted(queries)
+    random.Random(seed).shuffle(order)
+    cut = round(len(order) * fraction)
+    parts = {"train": sorted(order[:cut]), "eval": sorted(order[cut:])}
+    for name, ids in parts.items():
+        folder = out / name
+        (folder / "qrels").mkdir(parents=True, exist_ok=True)
+        for file in ("corpus.jsonl", "queries.jsonl"):
+            link = folder / file
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to((dataset / file).resolve())
+        lines = ["query-id\tcorpus-id\tscore"]
+        lines += [f"{q}\t{d}\t{g}" for q in ids for d, g in sorted(qrels[q].items())]
+        (folder / "qrels" / f"{name}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {
+        "dataset": str(dataset),
+        "split": split,
+        "seed": seed,
+        "fraction": fraction,
+        **{name: {"dir": str(out / name), "queries": len(ids)} for name, ids in parts.items()},
+    }
+
+
 def corpus_union(*directories: Path) -> list[ParsedDocument]:
     """The documents of every corpus, each id once (the first folder's copy wins)."""
     seen: dict[str, ParsedDocument] = {}
@@ -75,64 +108,45 @@ def corpus_union(*directories: Path) -> list[ParsedDocument]:
 
 @dataclass
 class Stack:
-    """The product path built the way `bot.runtime.build_runtime` builds it, plus the
-    feedback reranker around the index and a `FeedbackService` refreshing it."""
+    """The product's runtime, built as `teller serve` builds it (the reranker around the
+    index), and the `FeedbackService` the feedback routes use (refreshing it)."""
 
-    engine: Engine
-    sessions: sessionmaker[Session]
-    embedder: SentenceTransformerEmbedder
-    inner: IndexBackend
-    reranker: FeedbackReranker
-    knowledge: KnowledgeService
-    answers: AnswerPipeline
+    runtime: Runtime
     feedback: FeedbackService
 
+    @property
+    def knowledge(self) -> KnowledgeService:
+        return self.runtime.knowledge
+
+    @property
+    def answers(self) -> AnswerPipeline:
+        return self.runtime.answers
+
+    @property
+    def reranker(self) -> FeedbackReranker:
+        return self.runtime.reranker
+
+    @property
+    def inner(self) -> IndexBackend:
+        """The index without reranking (what adapter training searches)."""
+        return self.runtime.index.inner
+
     def close(self) -> None:
-        self.inner.close()
-        self.engine.dispose()
+        self.runtime.close()
 
 
-def open_stack(settings: Settings, *, index_dir: Path | None = None) -> Stack:
-    """Open the database, model and embedded index of `settings` (or `index_dir`)."""
-    from bot.runtime import build_answer_pipeline, open_database
-    from retrieval.embedded import EmbeddedIndex
+def open_stack(settings: Settings) -> Stack:
+    """Open the runtime of `settings` (its data dir's recorded model switch included)."""
+    from bot.api.routes.feedback import build_feedback_service
+    from bot.runtime import build_runtime
 
-    engine, sessions = open_database(settings, migrate=True)
-    embedder = SentenceTransformerEmbedder(
-        settings.embedding_model, batch_size=settings.embedding_batch_size
-    )
-    embedder.load()
-    inner = EmbeddedIndex(
-        index_dir or settings.index_dir,
-        dimension=embedder.dimension,
-        fusion=settings.fusion,
-        dense_weight=settings.fusion_dense_weight,
-        rrf_k=settings.rrf_k,
-        candidates=settings.candidates,
-    ).open()
-    reranker = FeedbackReranker(sessions, embedder, RerankConfig.from_settings(settings))
-    knowledge = KnowledgeService(
-        session_factory=sessions,
-        index=RerankedIndex(inner, reranker),
-        embedder=embedder,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-        max_upload_bytes=settings.max_upload_bytes,
-    )
-    knowledge.reconcile()
-    answers = build_answer_pipeline(settings, sessions, knowledge, embedder)
-    service = FeedbackService(
-        sessions,
-        embedder=embedder,
-        matcher=search_matcher(knowledge.search),
-        listeners=[reranker.refresh],
-    )
-    return Stack(engine, sessions, embedder, inner, reranker, knowledge, answers, service)
+    runtime = build_runtime(settings, migrate=True)
+    return Stack(runtime, build_feedback_service(runtime))
 
 
 @contextmanager
-def opened(settings: Settings, *, index_dir: Path | None = None) -> Iterator[Stack]:
-    stack = open_stack(settings, index_dir=index_dir)
+def opened(settings: Settings) -> Iterator[Stack]:
+    stack = open_stack(settings)
     try:
         yield stack
     finally:
@@ -227,7 +241,7 @@ def bench_feedback(
     progress: Progress = lambda _: None,
 ) -> dict[str, Any]:
     """Run the whole benchmark (see the module docstring); returns its JSON object."""
-    from bot.cli_feedback import switch_embedding_model
+    from bot.reindex import switch_embedding_model
     from feedback.finetune import finetune_retriever
 
     started = time.perf_counter()
@@ -282,9 +296,8 @@ def bench_feedback(
             validation=validation if exported.counts.get("validation") else None,
         )
         mark = lap("finetune_s", mark)
-        switched = switch_embedding_model(honest, model_dir)
-        tuned = honest.model_copy(update={"embedding_model": str(model_dir)})
-        with opened(tuned, index_dir=Path(switched["index_dir"])) as stack:
+        switch_embedding_model(honest, model_dir)
+        with opened(honest) as stack:  # starts on the switched model and index
             stack.reranker.config = replace(stack.reranker.config, adapter="off")
             finetune_only = ndcg_at_10(stack, eval_queries, eval_qrels)
             # What an operator does after switching: train the adapter for the new model.

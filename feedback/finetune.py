@@ -8,11 +8,13 @@ seeded. The model is compared before and after on the validation triplets (see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -245,7 +247,9 @@ def finetune_retriever(
             loss=MultipleNegativesRankingLoss(model),
         )
         mark = time.perf_counter()
-        outcome = trainer.train()
+        # The Trainer prints its final metrics on stdout; keep stdout for the JSON report.
+        with contextlib.redirect_stdout(sys.stderr):
+            outcome = trainer.train()
         timings["train_s"] = round(time.perf_counter() - mark, 3)
         mark = time.perf_counter()
         after = _evaluate(model, held_out, eval_batch)

@@ -241,6 +241,7 @@ class AnswerPipeline:
             "route": "knowledge",
             "filters": {"valid_on": today.isoformat()},
             "retrieved": [_hit_trace(h) for h in hits],
+            "reranker_version": result.reranker_version,
             "confidence": confidence,
             "min_confidence": self.min_confidence,
         }
@@ -362,7 +363,7 @@ class AnswerPipeline:
                 trace={**draft.trace, "handoff_reference": reference, "choices": draft.choices},
                 generator=draft.generator,
                 generator_version=draft.generator_version,
-                reranker_version=None,
+                reranker_version=draft.trace.get("reranker_version"),
                 timings_ms={k: round(v, 3) for k, v in timings.items()},
                 channel=channel,
             )

@@ -51,6 +51,9 @@ class SearchOut(BaseModel):
     mode: str
     hits: list[HitOut]
     timings_ms: dict[str, float]
+    reranker_version: str | None = Field(
+        default=None, description="The feedback reranker that ordered the hits (None: off)."
+    )
 
 
 class DocumentIn(BaseModel):

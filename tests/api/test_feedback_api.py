@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.api.routes import feedback as feedback_routes
 from bot.app import create_app
 from bot.rates import load_rate_sheet
 from bot.runtime import Runtime
@@ -39,8 +38,6 @@ def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(runtime.settings, runtime=runtime)
-    if not any(getattr(r, "path", "") == "/v1/feedback" for r in app.routes):
-        app.include_router(feedback_routes.router)  # until bot.app includes it
     with TestClient(app) as test_client:
         yield test_client
 

@@ -44,4 +44,5 @@ def to_search_out(query: str, mode: str, result: SearchResult) -> SearchOut:
             for h in result.hits
         ],
         timings_ms={k: round(v, 3) for k, v in result.timings_ms.items()},
+        reranker_version=result.reranker_version,
     )
