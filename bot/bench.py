@@ -240,5 +240,6 @@ def bench_answers(settings: Settings, dataset: Path, split: str = "dev") -> dict
             "figures_checked": figures_total,
             "generator": runtime.answers.generator.name,
             "min_confidence": runtime.answers.min_confidence,
+            "min_support": runtime.answers.min_support,
             "latency_ms": percentiles(samples),
         }

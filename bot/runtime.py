@@ -172,4 +172,5 @@ def build_answer_pipeline(
         fallback=fallback,
         k=settings.answer_passages,
         min_confidence=settings.min_confidence,
+        min_support=settings.min_support,
     )

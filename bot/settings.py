@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine similarity of the best passage below which Teller abstains.",
     )
+    min_support: float = Field(
+        default=0.775,
+        ge=0.0,
+        le=1.0,
+        description="Agreement of BM25 and dense search on a best document (1.0: first "
+        "on both; 0.7: each retriever's favourite is last on the other) below which "
+        "Teller abstains; 0 turns the check off.",
+    )
 
     # Elasticsearch (used when backend == "elasticsearch")
     elasticsearch_url: str | None = None

@@ -10,7 +10,8 @@ Rules a compliance officer can check:
   otherwise the answer is replaced by the extractive one (which quotes passages) and
   the event is logged and recorded in the trace.
 - Weak retrieval (top passage below `min_confidence`) gives an honest "not covered"
-  with a handoff offer instead of a guess.
+  with a handoff offer instead of a guess; so does retrieval that cannot settle on a
+  document (keyword and semantic search agreeing less than `min_support`).
 - Sources are chosen by retrieval alone; text inside documents or messages cannot
   add sources or change these rules.
 """
@@ -29,15 +30,23 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers.confidence import best_cosine, retriever_support
+from bot.answers.convert import (
+    citation_from_passage,
+    grounding_trace,
+    hit_trace,
+    passage_from_hit,
+    result_from_dict,
+)
 from bot.answers.rewrite import rewrite_followup
 from bot.answers.types import AnswerKind, AnswerResult, Citation, StreamEvent
-from bot.generation.grounding import GroundingReport, check_grounding
-from bot.generation.types import Generation, GenerationRequest, Generator, Passage, Turn
+from bot.generation.grounding import check_grounding
+from bot.generation.types import Generation, GenerationRequest, Generator, Turn
 from bot.knowledge import KnowledgeService
 from bot.rates import answer_rate_question, detect_rate_question
 from db import conversations as convo_repo
 from db import rates as rates_repo
-from retrieval.types import SearchFilters, SearchHit, SearchRequest
+from retrieval.types import SearchFilters, SearchRequest
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +94,24 @@ class AnswerPipeline:
         fallback: Generator,
         k: int = 5,
         min_confidence: float = 0.35,
+        min_support: float = 0.775,
+        support_depth: int = 30,
         today: Callable[[], dt.date] = dt.date.today,
     ):
         if k < 1:
             raise ValueError("k must be at least 1")
+        if not 0.0 <= min_support <= 1.0:
+            raise ValueError("min_support must be within [0, 1]")
+        if support_depth < 1:
+            raise ValueError("support_depth must be at least 1")
         self._sessions = sessions
         self.knowledge = knowledge
         self.generator = generator
         self.fallback = fallback
         self.k = k
         self.min_confidence = min_confidence
+        self.min_support = min_support
+        self.support_depth = support_depth
         self._today = today
 
     # -- public API -------------------------------------------------------------------
@@ -113,7 +130,7 @@ class AnswerPipeline:
             message, conversation_id=conversation_id, channel=channel, degraded=degraded
         ):
             if event.event == "final":
-                final = _result_from(event.data)
+                final = result_from_dict(event.data)
         assert final is not None
         return final
 
@@ -208,7 +225,7 @@ class AnswerPipeline:
         }
         if answer.status == "quoted":
             report = check_grounding(answer.text, [s.text for s in answer.sources])
-            trace["grounding"] = _report_dict(report)
+            trace["grounding"] = grounding_trace(report)
             if not report.ok:  # cannot happen unless the renderer is broken: refuse
                 log.error("rate answer failed the grounding guard: %s", report.unsupported)
                 return _Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
@@ -232,21 +249,31 @@ class AnswerPipeline:
     ) -> Generator_[StreamEvent, None, _Draft]:
         t0 = time.perf_counter()
         filters = SearchFilters(valid_on=today)
-        result = self.knowledge.search(SearchRequest(query=query, k=self.k, filters=filters))
+        # Agreement is judged over a deep list (30 by default: as deep as the feedback
+        # reranker looks, so no extra search); only the first k hits become passages.
+        depth = max(self.k, self.support_depth)
+        result = self.knowledge.search(SearchRequest(query=query, k=depth, filters=filters))
         timings["retrieve"] = _ms(t0)
-        hits = result.hits
-        passages = [_passage(i, hit) for i, hit in enumerate(hits, start=1)]
-        confidence = _confidence(hits)
+        hits = result.hits[: self.k]
+        passages = [passage_from_hit(i, hit) for i, hit in enumerate(hits, start=1)]
+        confidence = best_cosine(hits)
+        support = retriever_support(result.hits)
         trace: dict[str, Any] = {
             "route": "knowledge",
             "filters": {"valid_on": today.isoformat()},
-            "retrieved": [_hit_trace(h) for h in hits],
+            "retrieved": [hit_trace(h) for h in hits],
             "reranker_version": result.reranker_version,
             "confidence": confidence,
             "min_confidence": self.min_confidence,
+            "support": support,
+            "min_support": self.min_support,
         }
         if not hits or confidence < self.min_confidence:
             trace["abstain_reason"] = "no passage above the confidence threshold"
+            yield from _word_tokens(ABSTAIN_TEXT)
+            return self._abstain(trace, confidence)
+        if support is not None and support < self.min_support:
+            trace["abstain_reason"] = "keyword and semantic search disagree on the best document"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
 
@@ -287,7 +314,7 @@ class AnswerPipeline:
             return self._abstain(trace, confidence)
         name = self.fallback.name if replaced else self.generator.name
         version = self.fallback.version if replaced else self.generator.version
-        citations = [_citation(passages[n - 1]) for n in cited]
+        citations = [citation_from_passage(passages[n - 1]) for n in cited]
         if replaced or unsafe:
             # The client replaces what it showed with the final event's text.
             yield StreamEvent("token", {"replace": True, "text": draft_text})
@@ -315,7 +342,7 @@ class AnswerPipeline:
         cited_sources = [sources[n] for n in generation.cited if n in sources]
         report = check_grounding(generation.text, cited_sources)
         if generation.text and generation.cited and report.ok:
-            return generation.text, generation.cited, _report_dict(report), False
+            return generation.text, generation.cited, grounding_trace(report), False
         if generation.generator != self.fallback.name:
             log.warning(
                 "generator %s answer replaced by the extractive one: unsupported figures %s",
@@ -327,8 +354,8 @@ class AnswerPipeline:
             fallback.text, [sources[n] for n in fallback.cited if n in sources]
         )
         if not fallback.text or not fallback_report.ok:
-            return "", (), _report_dict(fallback_report), True
-        return fallback.text, fallback.cited, _report_dict(report), True
+            return "", (), grounding_trace(fallback_report), True
+        return fallback.text, fallback.cited, grounding_trace(report), True
 
     def _store(
         self,
@@ -388,14 +415,6 @@ class AnswerPipeline:
         )
 
 
-def _report_dict(report: GroundingReport) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "figures": [f.raw for f in report.figures],
-        "unsupported": list(report.unsupported),
-    }
-
-
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1e3
 
@@ -405,74 +424,7 @@ def _word_tokens(text: str) -> Iterator[StreamEvent]:
         yield StreamEvent("token", {"text": piece})
 
 
-def _confidence(hits: Sequence[SearchHit]) -> float:
-    """Cosine similarity of the best passage: calibrated across queries, unlike fused scores."""
-    if not hits:
-        return 0.0
-    return (
-        max(h.dense_score for h in hits if h.dense_score is not None)
-        if any(h.dense_score is not None for h in hits)
-        else 0.0
-    )
-
-
 def _cited(text: str, count: int) -> tuple[int, ...]:
     from bot.generation.types import parse_citations
 
     return parse_citations(text, count)
-
-
-def _passage(number: int, hit: SearchHit) -> Passage:
-    url = hit.metadata.get("url") or hit.metadata.get("link")
-    return Passage(
-        number=number,
-        doc_id=hit.doc_id,
-        version=hit.version,
-        chunk_key=hit.key,
-        title=hit.title,
-        section_path=tuple(hit.section_path),
-        text=hit.text,
-        score=hit.score,
-        url=str(url) if url else None,
-    )
-
-
-def _citation(passage: Passage) -> Citation:
-    return Citation(
-        number=passage.number,
-        kind="passage",
-        title=passage.title or passage.doc_id,
-        doc_id=passage.doc_id,
-        version=passage.version,
-        chunk_id=passage.chunk_key,
-        section=tuple(s for s in passage.section_path if s != passage.title),
-        url=passage.url,
-        snippet=passage.text[:300],
-    )
-
-
-def _hit_trace(hit: SearchHit) -> dict[str, Any]:
-    return {
-        "rank": hit.rank,
-        "chunk_id": hit.key,
-        "doc_id": hit.doc_id,
-        "version": hit.version,
-        "score": round(hit.score, 6),
-        "bm25_score": None if hit.bm25_score is None else round(hit.bm25_score, 6),
-        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
-    }
-
-
-def _result_from(data: dict[str, Any]) -> AnswerResult:
-    return AnswerResult(
-        conversation_id=data["conversation_id"],
-        answer_id=data["answer_id"],
-        text=data["text"],
-        citations=[Citation(**{**c, "section": tuple(c["section"])}) for c in data["citations"]],
-        confidence=data["confidence"],
-        handoff_suggested=data["handoff_suggested"],
-        degraded=data["degraded"],
-        kind=data["kind"],
-        choices=list(data["choices"]),
-        handoff_reference=data["handoff_reference"],
-    )

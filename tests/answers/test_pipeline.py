@@ -164,3 +164,43 @@ def test_bad_conversation_ids_are_rejected(pipeline: AnswerPipeline) -> None:
         pipeline.answer("hi", conversation_id="../etc/passwd")
     with pytest.raises(ValueError, match="empty"):
         pipeline.answer("   ")
+
+
+def test_answers_need_the_retrievers_to_agree(
+    make_pipeline: Callable[..., AnswerPipeline], runtime: Runtime
+) -> None:
+    question = "How much does a wire transfer cost?"  # BM25 and cosine favour different docs
+    strict = make_pipeline(min_support=0.95).answer(question)
+    assert strict.kind == "abstain" and strict.handoff_suggested and not strict.citations
+    with runtime.sessions() as session:
+        stored = convo_repo.get_answer(session, answer_id=strict.answer_id)
+        assert stored is not None
+        trace = stored.trace
+    assert trace["abstain_reason"] == "keyword and semantic search disagree on the best document"
+    assert 0.7 <= trace["support"] < 0.95 and trace["min_support"] == 0.95
+    assert trace["confidence"] >= trace["min_confidence"]  # on topic: only agreement failed
+
+    assert make_pipeline(min_support=0.0).answer(question).kind == "knowledge"
+    default = make_pipeline().answer(question)
+    assert default.kind == "knowledge" and default.citations[0].doc_id == "checking-fees"
+
+
+def test_agreement_is_judged_deeper_than_the_passages_given(
+    pipeline: AnswerPipeline, runtime: Runtime
+) -> None:
+    result = pipeline.answer("How do I freeze a lost card?")
+    assert result.kind == "knowledge"
+    with runtime.sessions() as session:
+        stored = convo_repo.get_answer(session, answer_id=result.answer_id)
+        assert stored is not None
+        trace = stored.trace
+    assert len(trace["retrieved"]) == pipeline.k  # the demo bank has more chunks than k
+    assert trace["support"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kw", [{"min_support": 1.5}, {"min_support": -0.1}, {"support_depth": 0}])
+def test_bad_support_settings_are_rejected(
+    make_pipeline: Callable[..., AnswerPipeline], kw: dict[str, float]
+) -> None:
+    with pytest.raises(ValueError, match="support"):
+        make_pipeline(**kw)

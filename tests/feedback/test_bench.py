@@ -119,7 +119,7 @@ def test_split_beir_writes_two_disjoint_seeded_halves(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["train"]["queries"] == 4
     train_queries, train_qrels = load_split(out / "train")
-    eval_queries, eval_qrels = load_split(out / "eval")
+    eval_queries, _ = load_split(out / "eval")
     assert len(train_queries) == len(eval_queries) == 4
     assert set(train_queries).isdisjoint(eval_queries)
     assert set(train_queries) | set(eval_queries) == {f"q-{t}" for t in TOPICS}
