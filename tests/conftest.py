@@ -30,6 +30,21 @@ POSTGRES_URL_ENV = "TELLER_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Let sockets reach the PostgreSQL and Elasticsearch servers the environment names,
+    besides this machine (`--allow-hosts` in pyproject.toml; pytest-socket blocks the rest)."""
+    allowed = config.getoption("allow_hosts", default=None)
+    if not allowed:
+        return
+    hosts = [make_url(os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)).host]
+    if es_url := os.environ.get("TELLER_ELASTICSEARCH_URL"):
+        from urllib.parse import urlsplit
+
+        hosts.append(urlsplit(es_url).hostname)
+    config.option.allow_hosts = ",".join([allowed, *(h for h in hosts if h)])
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     """The PostgreSQL server tests create their throwaway databases on."""
