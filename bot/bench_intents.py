@@ -28,15 +28,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bot.rasa_process import (
-    PROJECT_DIR,
-    QUIET_ENV,
-    RasaTrainingError,
-    free_port,
-    rasa_server,
-    rasa_venv,
-    wait_until_ready,
-)
+from bot.rasa_process import free_port, rasa_server, wait_until_ready
+from bot.rasa_setup import PROJECT_DIR, QUIET_ENV, RasaTrainingError, rasa_venv
 
 WARMUP_PARSES = 20
 

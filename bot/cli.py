@@ -119,6 +119,7 @@ def serve(
     rasa = None
     if not no_rasa and settings.rasa_url is None:
         from bot import rasa_process as rp
+        from bot import rasa_setup as rs
 
         token = (
             settings.actions_token.get_secret_value()
@@ -127,8 +128,8 @@ def serve(
         )
         settings.ensure_dirs()
         try:
-            model = rp.train_if_changed(
-                rp.PROJECT_DIR, rp.rasa_venv(), rp.default_models_dir(settings.data_dir)
+            model = rs.train_if_changed(
+                rs.PROJECT_DIR, rs.rasa_venv(), rs.default_models_dir(settings.data_dir)
             )
             api_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
             rasa = rp.RasaProcesses(
@@ -139,7 +140,7 @@ def serve(
                 redis_url=settings.redis_url,
                 log_dir=settings.data_dir / "logs",
             ).start(wait=False)
-        except (rp.RasaSetupError, rp.RasaTrainingError, rp.RasaStartError) as exc:
+        except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError) as exc:
             _fail(f"{exc} (or start with --no-rasa)")
         settings = settings.model_copy(
             update={"rasa_url": rasa.url, "actions_token": SecretStr(token)}
@@ -442,11 +443,12 @@ def bench_intents(
 ) -> None:
     """Train the production NLU config on one CSV, evaluate on another through Rasa's API."""
     from bot import rasa_process as rp
+    from bot import rasa_setup as rs
     from bot.bench_intents import bench_intents as run
 
     try:
         result = run(train, test)
-    except (rp.RasaSetupError, rp.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
+    except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
 

@@ -279,7 +279,7 @@ def rerank_train(as_json: Annotated[bool, typer.Option("--json")] = True) -> Non
 def rerank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Stored adapter versions, newest first (set TELLER_FEEDBACK_RERANK_VERSION to one
     of them to pin or roll back; "latest" serves the newest accepted one)."""
-    from db.feedback import list_reranker_versions
+    from db.reranker_versions import list_reranker_versions
 
     with _sessions() as sessions, sessions() as session:
         rows: list[dict[str, Any]] = [

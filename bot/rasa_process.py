@@ -1,8 +1,5 @@
-"""Rasa as child processes of Teller: train the model when its inputs change, run the
-Rasa server and the action server, stop both cleanly.
-
-Rasa 3.6 needs Python 3.10, so it lives in its own virtualenv (`.venv-rasa`, made by
-`make rasa-setup`) and Teller drives it through its command line:
+"""Rasa as child processes of Teller: run the Rasa server and the action server for a
+model trained by `bot.rasa_setup`, stop both cleanly.
 
     model = train_if_changed(PROJECT_DIR, rasa_venv(), models_dir)   # cached by hash
     with RasaProcesses(model, api_url=..., actions_token=..., database_url=...) as rasa:
@@ -20,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -32,85 +27,28 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
-from urllib.parse import unquote, urlsplit
+from typing import IO
 
 import httpx
-from sqlalchemy.engine import make_url
+
+from bot.rasa_setup import (
+    PROJECT_DIR,
+    QUIET_ENV,
+    RasaSetupError,
+    RasaTrainingError,
+    _tail,
+    default_models_dir,
+    lock_store_env,
+    rasa_venv,
+    tracker_store_url,
+    train_if_changed,
+)
 
 log = logging.getLogger(__name__)
-
-PROJECT_DIR: Final = Path(__file__).resolve().parent / "rasa"
-REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-VENV_ENV: Final = "TELLER_RASA_VENV"
-MODELS_DIR_ENV: Final = "TELLER_RASA_MODELS_DIR"
-KEEP_MODELS: Final = 3
-# Quiet, offline Rasa: no telemetry, no SQLAlchemy 2.0 banner, fewer TensorFlow logs.
-QUIET_ENV: Final = {
-    "RASA_TELEMETRY_ENABLED": "false",
-    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "PYTHONUNBUFFERED": "1",
-}
-
-
-class RasaSetupError(RuntimeError):
-    """The Rasa virtualenv or project is missing or unusable."""
-
-
-class RasaTrainingError(RuntimeError):
-    """`rasa train` failed; the message ends with the tail of its log."""
 
 
 class RasaStartError(RuntimeError):
     """A Rasa process exited or did not become ready in time."""
-
-
-# -- locating things ------------------------------------------------------------------
-
-
-def rasa_venv(venv: str | Path | None = None) -> Path:
-    """The Rasa virtualenv: `venv`, else $TELLER_RASA_VENV, else `.venv-rasa` in the repo.
-
-    Raises `RasaSetupError` telling the user to run `make rasa-setup` when it is missing.
-    """
-    candidates = (
-        [Path(venv)]
-        if venv is not None
-        else [Path(os.environ[VENV_ENV])]
-        if os.environ.get(VENV_ENV)
-        else [REPO_ROOT / ".venv-rasa", Path.cwd() / ".venv-rasa"]
-    )
-    for candidate in candidates:
-        if (candidate / "bin" / "rasa").is_file():
-            return candidate.resolve()
-    tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise RasaSetupError(
-        f"no Rasa virtualenv found (looked at {tried}); run `make rasa-setup` to create "
-        f".venv-rasa, or point {VENV_ENV} at one with rasa==3.6.21"
-    )
-
-
-def rasa_venv_python(venv: str | Path | None = None) -> Path:
-    """The Python 3.10 interpreter of the Rasa virtualenv (see `rasa_venv`)."""
-    return rasa_venv(venv) / "bin" / "python"
-
-
-def installed_rasa_version(venv: Path) -> str:
-    """Rasa's version in `venv`, read from its `version.py` (no import: TensorFlow is slow)."""
-    for version_file in sorted(venv.glob("lib/python3*/site-packages/rasa/version.py")):
-        match = re.search(r"__version__\s*=\s*['\"]([^'\"]+)['\"]", version_file.read_text())
-        if match:
-            return match.group(1)
-    raise RasaSetupError(f"rasa is not installed in {venv}; run `make rasa-setup`")
-
-
-def default_models_dir(data_dir: Path | None = None) -> Path:
-    """$TELLER_RASA_MODELS_DIR, else `<data dir>/rasa/models` (data dir: $TELLER_DATA_DIR)."""
-    if os.environ.get(MODELS_DIR_ENV):
-        return Path(os.environ[MODELS_DIR_ENV]).resolve()
-    base = data_dir or Path(os.environ.get("TELLER_DATA_DIR", REPO_ROOT / ".teller-data"))
-    return (base / "rasa" / "models").resolve()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -118,148 +56,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-# -- training -------------------------------------------------------------------------
-
-
-def model_inputs(project_dir: Path) -> list[Path]:
-    """The files a Rasa model is trained from: config, domain, and the training data."""
-    files = [project_dir / "config.yml"]
-    domain = project_dir / "domain.yml"
-    files += [domain] if domain.is_file() else sorted((project_dir / "domain").rglob("*.yml"))
-    data = project_dir / "data"
-    files += sorted(p for p in data.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing or len(files) < 3:
-        raise RasaSetupError(f"the Rasa project at {project_dir} is incomplete: {missing}")
-    return files
-
-
-def model_hash(project_dir: Path, *, rasa_version: str) -> str:
-    """SHA-256 of the Rasa version and of every model input (relative path and bytes)."""
-    digest = hashlib.sha256(f"rasa {rasa_version}\n".encode())
-    for path in model_inputs(project_dir):
-        content = path.read_bytes()
-        relative = path.relative_to(project_dir).as_posix()
-        digest.update(f"{relative}\n{len(content)}\n".encode())
-        digest.update(content)
-    return digest.hexdigest()
-
-
-def train_if_changed(
-    project_dir: Path, venv: Path, models_dir: Path, *, force: bool = False
-) -> Path:
-    """The model for the project as it is now, trained only when no model has its hash.
-
-    Models are named by the first 16 hex digits of `model_hash`; training writes a
-    temporary name that is renamed when complete, so an interrupted run never leaves
-    a model that looks finished. The three newest models are kept. Raises
-    `RasaTrainingError` with the tail of `<models_dir>/train.log` when training fails.
-    """
-    project_dir = project_dir.resolve()
-    models_dir = models_dir.resolve()
-    key = model_hash(project_dir, rasa_version=installed_rasa_version(venv))[:16]
-    model = models_dir / f"{key}.tar.gz"
-    if model.is_file() and not force:
-        log.info("Rasa model %s is up to date", model.name)
-        return model
-    models_dir.mkdir(parents=True, exist_ok=True)
-    partial = f"partial-{key}-{os.getpid()}"
-    log_path = models_dir / "train.log"
-    argv = [
-        str(venv / "bin" / "rasa"), "train",
-        "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-        "--out", str(models_dir), "--fixed-model-name", partial,
-    ]  # fmt: skip
-    env = {**os.environ, **QUIET_ENV, "RASA_CACHE_DIRECTORY": str(models_dir / ".cache")}
-    log.info("training the Rasa model %s (a few minutes)", model.name)
-    started = time.monotonic()
-    with log_path.open("w") as out:
-        result = subprocess.run(
-            argv, cwd=project_dir, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
-        )
-    produced = models_dir / f"{partial}.tar.gz"
-    if result.returncode != 0 or not produced.is_file():
-        produced.unlink(missing_ok=True)
-        raise RasaTrainingError(
-            f"`rasa train` failed (exit {result.returncode}); {log_path}:\n{_tail(log_path)}"
-        )
-    os.replace(produced, model)
-    log.info("trained %s in %.0f s", model.name, time.monotonic() - started)
-    _prune(models_dir, keep=KEEP_MODELS)
-    return model
-
-
-def _prune(models_dir: Path, *, keep: int) -> None:
-    models = sorted(
-        (p for p in models_dir.glob("*.tar.gz") if re.fullmatch(r"[0-9a-f]{16}\.tar\.gz", p.name)),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for old in models[keep:]:
-        old.unlink(missing_ok=True)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    # Progress bars redraw with carriage returns; keep their last state only.
-    cleaned = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
-    return "\n".join(cleaned[-lines:])
-
-
-# -- environment ----------------------------------------------------------------------
-
-
-def tracker_store_url(database_url: str) -> str:
-    """Teller's SQLAlchemy URL as Rasa's tracker store URL (Rasa's venv has psycopg2).
-
-    >>> tracker_store_url("postgresql+psycopg://teller:pw@db:5432/teller")
-    'postgresql://teller:pw@db:5432/teller'
-    """
-    url = make_url(database_url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return url.set(drivername="sqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return url.set(drivername="postgresql").render_as_string(hide_password=False)
-    raise RasaSetupError(
-        f"Rasa's tracker store supports SQLite and PostgreSQL here, not {backend!r}"
-    )
-
-
-def lock_store_env(redis_url: str | None) -> dict[str, str]:
-    """The lock store variables of endpoints.yml: in memory, or Redis at `redis_url`.
-
-    `redis_url` is redis://[:password@]host[:port][/db] (db defaults to 1, Rasa's).
-    """
-    if not redis_url:
-        return {
-            "TELLER_RASA_LOCK_STORE": "in_memory",
-            "TELLER_RASA_REDIS_HOST": "",
-            "TELLER_RASA_REDIS_PORT": "",
-            "TELLER_RASA_REDIS_PASSWORD": "",
-            "TELLER_RASA_REDIS_DB": "",
-        }
-    parts = urlsplit(redis_url)
-    if parts.scheme != "redis" or not parts.hostname:
-        raise RasaSetupError(
-            f"TELLER_REDIS_URL must look like redis://[:password@]host[:port][/db], "
-            f"got scheme {parts.scheme!r}"
-        )
-    db = parts.path.strip("/") or "1"
-    if not db.isdigit():
-        raise RasaSetupError(f"the Redis database in TELLER_REDIS_URL must be a number, got {db!r}")
-    return {
-        "TELLER_RASA_LOCK_STORE": "redis",
-        "TELLER_RASA_REDIS_HOST": parts.hostname,
-        "TELLER_RASA_REDIS_PORT": str(parts.port or 6379),
-        "TELLER_RASA_REDIS_PASSWORD": unquote(parts.password or ""),
-        "TELLER_RASA_REDIS_DB": db,
-    }
 
 
 # -- processes ------------------------------------------------------------------------

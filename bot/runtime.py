@@ -22,7 +22,8 @@ from bot.reindex import active_index_stamp, reembed_stale, with_active_index
 from bot.settings import Settings
 from db.migrate import upgrade
 from db.session import check_connection, make_engine, make_session_factory
-from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
+from feedback.rerank import FeedbackReranker, RerankedIndex
+from feedback.rerank_math import RerankConfig
 from retrieval.embedded import EmbeddedIndex
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import IndexBackend

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         "switched the model.",
     )
 
-    # Feedback-aware reranking (feedback.rerank.RerankConfig)
+    # Feedback-aware reranking (feedback.rerank_math.RerankConfig)
     feedback_rerank: bool = Field(default=True, description="Rerank with feedback at all.")
     feedback_rerank_version: str = Field(
         default="latest",

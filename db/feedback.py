@@ -1,9 +1,11 @@
-"""Repository functions for feedback votes, their history and reranker weight sets.
+"""Repository functions for feedback votes and their history.
 
 Keyword-only functions that take a `Session` and never commit, like `db.repository`.
 One live vote per (answer, rater): `record_vote` inserts or replaces it and appends an
 event; `withdraw_vote` deletes it and appends an event. Events are never changed, so
-the history of every vote survives replacement and withdrawal.
+the history of every vote survives replacement and withdrawal. Review lists, facets
+and exports read votes through `FeedbackFilters`; `last_event_id`, `changed_since` and
+`load_votes` let rerankers keep the live votes in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, NamedTuple, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from sqlalchemy import Select, exists, func, select, type_coerce
 from sqlalchemy import exc as sa_exc
@@ -20,15 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, defer, load_only
 
 from db.errors import DatabaseError, NotFoundError, translating
-from db.models import (
-    Answer,
-    Chunk,
-    Document,
-    Feedback,
-    FeedbackEvent,
-    RerankerVersion,
-    utcnow,
-)
+from db.models import Answer, Feedback, FeedbackEvent, utcnow
 
 RATINGS: Final = frozenset({"up", "down"})
 RATER_KINDS: Final = frozenset({"customer", "agent"})
@@ -400,123 +394,3 @@ def load_votes(
                 if (r[0].answer_id, r[0].rater_kind, r[0].rater_id) in keys
             )
     return rows
-
-
-def chunk_embeddings(session: Session, *, keys: Collection[int]) -> dict[int, tuple[bytes, str]]:
-    """`{chunk key: (embedding bytes, model)}` of the stored chunks among `keys`."""
-    result: dict[int, tuple[bytes, str]] = {}
-    ordered = sorted(set(keys))
-    with translating("reading chunk embeddings"):
-        for start in range(0, len(ordered), 1000):
-            statement = select(Chunk.id, Chunk.embedding, Chunk.embedding_model).where(
-                Chunk.id.in_(ordered[start : start + 1000]), Chunk.embedding.is_not(None)
-            )
-            for key, data, model in session.execute(statement):
-                if data is not None:
-                    result[int(key)] = (data, model or "")
-    return result
-
-
-class StoredPassage(NamedTuple):
-    """A stored chunk's text, document, version and metadata."""
-
-    text: str
-    doc_id: str
-    version: int
-    metadata: dict[str, Any]
-
-
-def chunk_texts(session: Session, *, keys: Collection[int]) -> dict[int, StoredPassage]:
-    """`{chunk key: StoredPassage}` of the stored chunks among `keys`; the metadata is
-    the document's, overridden by the chunk's own."""
-    result: dict[int, StoredPassage] = {}
-    ordered = sorted(set(keys))
-    with translating("reading chunk texts"):
-        for start in range(0, len(ordered), 1000):
-            statement = (
-                select(
-                    Chunk.id,
-                    Chunk.text,
-                    Chunk.document_id,
-                    Chunk.version,
-                    Document.meta,
-                    Chunk.meta,
-                )
-                .join(Document, Document.id == Chunk.document_id)
-                .where(Chunk.id.in_(ordered[start : start + 1000]))
-            )
-            for key, text, doc_id, version, doc_meta, meta in session.execute(statement):
-                merged = {**(doc_meta or {}), **(meta or {})}
-                result[int(key)] = StoredPassage(text, doc_id, int(version), merged)
-    return result
-
-
-def save_reranker_version(
-    session: Session,
-    *,
-    version_id: str,
-    kind: str,
-    embedding_model: str,
-    dimension: int,
-    weights: bytes,
-    params: Mapping[str, Any],
-    metrics: Mapping[str, Any],
-) -> RerankerVersion:
-    """Store a trained reranker weight set under `version_id` (unique)."""
-    row = RerankerVersion(
-        id=version_id,
-        kind=kind,
-        embedding_model=embedding_model,
-        dimension=dimension,
-        weights=weights,
-        params=dict(params),
-        metrics=dict(metrics),
-        created_at=utcnow(),
-    )
-    with translating(f"storing reranker version {version_id!r}"):
-        session.add(row)
-        session.flush()
-    return row
-
-
-def get_reranker_version(session: Session, *, version_id: str) -> RerankerVersion | None:
-    """The stored weight set with this id, or None."""
-    with translating(f"reading reranker version {version_id!r}"):
-        return session.get(RerankerVersion, version_id)
-
-
-def reranker_version_headers(
-    session: Session,
-    *,
-    kind: str | None = None,
-    embedding_model: str | None = None,
-    version_id: str | None = None,
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """`(id, embedding model, metrics)` of stored weight sets, newest first, without
-    loading their weights."""
-    statement = select(
-        RerankerVersion.id, RerankerVersion.embedding_model, RerankerVersion.metrics
-    ).order_by(RerankerVersion.created_at.desc(), RerankerVersion.id)
-    if kind is not None:
-        statement = statement.where(RerankerVersion.kind == kind)
-    if embedding_model is not None:
-        statement = statement.where(RerankerVersion.embedding_model == embedding_model)
-    if version_id is not None:
-        statement = statement.where(RerankerVersion.id == version_id)
-    with translating("listing reranker versions"):
-        return [(row[0], row[1], dict(row[2] or {})) for row in session.execute(statement)]
-
-
-def list_reranker_versions(
-    session: Session, *, kind: str | None = None, embedding_model: str | None = None
-) -> list[RerankerVersion]:
-    """Stored weight sets, newest first, optionally of one kind and embedding model."""
-    statement = select(RerankerVersion).order_by(
-        RerankerVersion.created_at.desc(), RerankerVersion.id
-    )
-    if kind is not None:
-        statement = statement.where(RerankerVersion.kind == kind)
-    if embedding_model is not None:
-        statement = statement.where(RerankerVersion.embedding_model == embedding_model)
-    with translating("listing reranker versions"):
-        return list(session.scalars(statement))

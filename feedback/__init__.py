@@ -10,7 +10,8 @@
 from feedback.adapter import Adapter, train_adapter
 from feedback.capture import FeedbackService, PassageMatch, Vote, VoteView, search_matcher
 from feedback.errors import ExportError, FeedbackError, FinetuneError
-from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
+from feedback.rerank import FeedbackReranker, RerankedIndex
+from feedback.rerank_math import RerankConfig
 from feedback.types import (
     ExportFilters,
     ExportFormat,

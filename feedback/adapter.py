@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import feedback as repo
+from db import reranker_versions as repo
+from db.chunk_lookup import chunk_embeddings
 from db.repository import embedding_from_bytes
 from feedback.records import TrainingVote, training_votes
 from retrieval.types import Embedder, SearchHit, SearchRequest, Vector
@@ -223,7 +224,7 @@ def build_examples(
     keys = {h.key for _, _, hits in drafts for h in hits}
     keys |= {key for vote in votes for key, _ in vote.positives}
     with sessions() as session:
-        stored = repo.chunk_embeddings(session, keys=keys)
+        stored = chunk_embeddings(session, keys=keys)
     name = embedder.name
     vectors = {k: embedding_from_bytes(data) for k, (data, m) in stored.items() if m == name}
     examples = []

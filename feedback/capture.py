@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import feedback as repo
+from db.chunk_lookup import StoredPassage, chunk_texts
 from db.conversations import get_answer
 from db.models import Answer, Feedback, FeedbackEvent
 from db.repository import embedding_to_bytes
@@ -159,7 +160,7 @@ def validate_vote(vote: Vote) -> None:
         raise ValueError(f"correction: at most {MAX_CORRECTION_LENGTH} characters")
 
 
-def _product(answer: Answer, passages: dict[int, repo.StoredPassage]) -> str | None:
+def _product(answer: Answer, passages: dict[int, StoredPassage]) -> str | None:
     rate_query = (answer.trace or {}).get("rate_query") or {}
     if rate_query.get("product"):
         return str(rate_query["product"])
@@ -221,7 +222,7 @@ class FeedbackService:
                 raise repo.AnswerNotFound(f"no answer with id {answer_id!r}")
             keys = [c.get("chunk_id") for c in answer.citations]
             keys += [r.get("chunk_id") for r in (answer.trace or {}).get("retrieved") or []]
-            passages = repo.chunk_texts(session, keys=[k for k in keys if k is not None])
+            passages = chunk_texts(session, keys=[k for k in keys if k is not None])
             earlier = repo.live_votes_on(session, answer_id=answer_id)
         embedding, model = None, None
         if self._embedder is not None:

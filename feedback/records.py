@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import feedback as repo
+from db.chunk_lookup import StoredPassage
 from db.errors import translating
 from db.models import Answer, Feedback, Message
 from feedback.types import FeedbackRecord, RaterKind, Rating, RetrievedPassage
@@ -117,9 +118,7 @@ def training_vote(row: Feedback, answer: Answer) -> TrainingVote | None:
     )
 
 
-def passages_snapshot(
-    answer: Answer, texts: Mapping[int, repo.StoredPassage]
-) -> list[dict[str, Any]]:
+def passages_snapshot(answer: Answer, texts: Mapping[int, StoredPassage]) -> list[dict[str, Any]]:
     """The passages of an answer's trace with their texts, for the `passages` column.
 
     `texts` maps chunk keys to the chunks as stored now; a chunk whose document changed

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import KnowledgeService
-from db.feedback import list_reranker_versions, save_reranker_version
+from db.reranker_versions import list_reranker_versions, save_reranker_version
 from feedback.adapter import (
     ADAPTER_KIND,
     Adapter,
@@ -19,7 +19,8 @@ from feedback.adapter import (
     mean_reciprocal_rank,
 )
 from feedback.capture import FeedbackService, Vote
-from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
+from feedback.rerank import FeedbackReranker, RerankedIndex
+from feedback.rerank_math import RerankConfig
 from retrieval.embedded import EmbeddedIndex
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import ParsedDocument, SearchRequest, Section

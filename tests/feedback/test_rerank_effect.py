@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import KnowledgeService
 from feedback.capture import FeedbackService, Vote
-from feedback.rerank import FeedbackReranker, RerankConfig, RerankedIndex
+from feedback.rerank import FeedbackReranker, RerankedIndex
+from feedback.rerank_math import RerankConfig
 from retrieval.embedded import EmbeddedIndex
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import ParsedDocument, SearchHit, SearchRequest, Section

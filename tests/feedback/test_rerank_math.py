@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from feedback.records import MemoryVote, vote_attributions
-from feedback.rerank import (
+from feedback.rerank import VoteMemory
+from feedback.rerank_math import (
     RerankConfig,
-    VoteMemory,
     aggregate_evidence,
     budget_factor,
     cap_scale,

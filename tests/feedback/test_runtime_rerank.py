@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.runtime import Runtime, build_runtime
-from feedback.rerank import RerankConfig
+from feedback.rerank_math import RerankConfig
 
 DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo" / "knowledge"
 ASKED = "How do I freeze a lost debit card?"

@@ -25,13 +25,12 @@ from pydantic import SecretStr
 from bot.api.routes import internal
 from bot.app import create_app
 from bot.dialogue import DialogueService, RasaClient
-from bot.rasa_process import (
+from bot.rasa_process import RasaProcesses, free_port
+from bot.rasa_setup import (
     PROJECT_DIR,
     REPO_ROOT,
-    RasaProcesses,
     RasaSetupError,
     default_models_dir,
-    free_port,
     rasa_venv,
     train_if_changed,
 )

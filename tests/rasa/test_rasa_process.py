@@ -10,20 +10,22 @@ from pathlib import Path
 import pytest
 
 from bot.rasa_process import (
-    PROJECT_DIR,
     ManagedProcess,
     RasaProcesses,
-    RasaSetupError,
     RasaStartError,
     free_port,
-    lock_store_env,
     main,
+    wait_until_ready,
+)
+from bot.rasa_setup import (
+    PROJECT_DIR,
+    RasaSetupError,
+    lock_store_env,
     model_hash,
     model_inputs,
     rasa_venv,
     tracker_store_url,
     train_if_changed,
-    wait_until_ready,
 )
 
 

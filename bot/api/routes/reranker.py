@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.deps import AdminDep, RuntimeDep
-from db.feedback import reranker_version_headers
+from db.reranker_versions import reranker_version_headers
 
 router = APIRouter(prefix="/v1/reranker", tags=["feedback"])
 
