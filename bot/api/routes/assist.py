@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.answers.convert import passage_from_hit
 from bot.answers.pipeline import AnswerPipeline
 from bot.api.auth import require_scope
 from bot.api.deps import RuntimeDep
 from bot.api.schemas import CitationOut
 from bot.generation.grounding import check_grounding
-from bot.generation.types import GenerationRequest, Passage
+from bot.generation.types import GenerationRequest
 from bot.rates import detect_rate_question, match_products
 from bot.runtime import Runtime
 from db import conversations as convo_repo
@@ -336,7 +337,7 @@ def _store_alternates(
         confidence = hit.dense_score or 0.0
         if hit.key in exclude or confidence < pipeline.min_confidence:
             continue
-        passage = _passage(hit)
+        passage = passage_from_hit(1, hit)
         generation = pipeline.fallback.generate(
             GenerationRequest(question=query, passages=[passage])
         )
@@ -457,21 +458,6 @@ def _summary(conversation: Conversation) -> AssistSummaryOut:
         updated_at=conversation.updated_at,
         turns=len(stored["transcript"]),
         preview=first[:120],
-    )
-
-
-def _passage(hit: SearchHit) -> Passage:
-    url = hit.metadata.get("url") or hit.metadata.get("link")
-    return Passage(
-        number=1,
-        doc_id=hit.doc_id,
-        version=hit.version,
-        chunk_key=hit.key,
-        title=hit.title,
-        section_path=tuple(hit.section_path),
-        text=hit.text,
-        score=hit.score,
-        url=str(url) if url else None,
     )
 
 
