@@ -27,8 +27,6 @@ demo_app = typer.Typer(help="The demo knowledge base of a fictional bank.", no_a
 app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
 
-DEMO_DIR = Path(__file__).parent / "demo" / "knowledge"
-DEMO_RATES = Path(__file__).parent / "demo" / "rates.csv"
 
 ApiOption = Annotated[
     str | None,
@@ -354,25 +352,17 @@ def _switch_model(model: Path | None, *, rollback: bool) -> None:
 @demo_app.command("load")
 def demo_load() -> None:
     """Load the demo bank's knowledge base and rate sheet (idempotent)."""
-    import hashlib
     from dataclasses import asdict
 
-    from bot.rates import load_rate_sheet
-    from db import rates as rates_repo
+    from bot.demo_bank import DEMO_RATES, load_demo_bank
 
     with _runtime() as runtime:
-        files = sorted(p for p in DEMO_DIR.rglob("*") if p.is_file())
-        outcomes = runtime.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-        _print_outcomes([asdict(o) for o in outcomes], as_json=False)
-        data = DEMO_RATES.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        with runtime.sessions.begin() as session:
-            latest = rates_repo.list_sheets(session, limit=1)
-            if latest and latest[0].content_hash == digest:
-                typer.echo(f"unchanged  rate sheet {DEMO_RATES.name}")
-                return
-            result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by="demo")
-        typer.echo(f"created    rate sheet {DEMO_RATES.name} ({result.rows} rows)")
+        loaded = load_demo_bank(runtime.knowledge, runtime.sessions)
+    _print_outcomes([asdict(o) for o in loaded.documents], as_json=False)
+    if loaded.rate_rows is None:
+        typer.echo(f"unchanged  rate sheet {DEMO_RATES.name}")
+    else:
+        typer.echo(f"created    rate sheet {DEMO_RATES.name} ({loaded.rate_rows} rows)")
 
 
 @app.command()

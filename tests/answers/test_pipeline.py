@@ -9,15 +9,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bot.answers.pipeline import AnswerPipeline, ConversationIdError
+from bot.demo_bank import DEMO_RATES
 from bot.generation.types import Generation, GenerationRequest, parse_citations
 from bot.runtime import Runtime
 from db import conversations as convo_repo
-from tests.answers.conftest import DEMO, TODAY
+from tests.answers.conftest import TODAY
 
 
 def _expired_or_future_numbers() -> set[str]:
     """Every rate number that appears only on rows not valid on TODAY."""
-    rows = list(csv.DictReader(io.StringIO((DEMO / "rates.csv").read_text())))
+    rows = list(csv.DictReader(io.StringIO(DEMO_RATES.read_text())))
     valid, invalid = set(), set()
     for row in rows:
         ok = row["effective_from"] <= TODAY.isoformat() and (

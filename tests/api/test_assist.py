@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.rates import load_rate_sheet
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime
 from db import api_keys
+from tests.demo import demo_runtime
 
-DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo"
 CARD = "Hi, I lost my debit card yesterday. How do I freeze it?"
 GREETING = {"speaker": "agent", "text": "Thank you for calling Harbor Bank, how can I help?"}
 
 
 @pytest.fixture
 def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
-    rt = build_runtime(make_settings(database_url=database_url))
-    files = sorted(p for p in (DEMO / "knowledge").iterdir() if p.is_file())
-    rt.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-    with rt.sessions.begin() as session:
-        load_rate_sheet(session, filename="rates.csv", data=(DEMO / "rates.csv").read_bytes())
-    try:
+    with demo_runtime(make_settings(database_url=database_url)) as rt:
         yield rt
-    finally:
-        rt.close()
 
 
 @pytest.fixture

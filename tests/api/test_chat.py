@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.rates import load_rate_sheet
 from bot.runtime import Runtime
-
-DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo"
+from tests.demo import demo_runtime
 
 
 @pytest.fixture
@@ -25,17 +22,8 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
-    from bot.runtime import build_runtime
-
-    rt = build_runtime(make_settings(database_url=database_url))
-    files = sorted(p for p in (DEMO / "knowledge").iterdir() if p.is_file())
-    rt.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-    with rt.sessions.begin() as session:
-        load_rate_sheet(session, filename="rates.csv", data=(DEMO / "rates.csv").read_bytes())
-    try:
+    with demo_runtime(make_settings(database_url=database_url)) as rt:
         yield rt
-    finally:
-        rt.close()
 
 
 def _events(body: str) -> list[tuple[str, dict[str, Any]]]:

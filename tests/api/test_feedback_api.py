@@ -5,34 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.rates import load_rate_sheet
 from bot.runtime import Runtime
 from db import api_keys
+from tests.demo import demo_runtime
 
-DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo"
 CARD = "How do I freeze a lost card?"
 
 
 @pytest.fixture
 def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
-    from bot.runtime import build_runtime
-
-    rt = build_runtime(make_settings(database_url=database_url))
-    files = sorted(p for p in (DEMO / "knowledge").iterdir() if p.is_file())
-    rt.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-    with rt.sessions.begin() as session:
-        load_rate_sheet(session, filename="rates.csv", data=(DEMO / "rates.csv").read_bytes())
-    try:
+    with demo_runtime(make_settings(database_url=database_url)) as rt:
         yield rt
-    finally:
-        rt.close()
 
 
 @pytest.fixture

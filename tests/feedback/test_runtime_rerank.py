@@ -7,36 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime
 from feedback.rerank_math import RerankConfig
+from tests.demo import demo_runtime
 
-DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo" / "knowledge"
 ASKED = "How do I freeze a lost debit card?"
 SIMILAR = "How can I freeze my lost debit card?"
-
-
-def _runtime(settings: Any) -> Runtime:
-    runtime = build_runtime(settings)
-    files = sorted(p for p in DEMO.iterdir() if p.is_file())
-    runtime.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-    return runtime
 
 
 @pytest.fixture
 def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
     # A large weight so that a handful of votes decides the order in this small corpus.
-    rt = _runtime(make_settings(database_url=database_url, feedback_weight=1.0))
-    try:
+    with demo_runtime(make_settings(database_url=database_url, feedback_weight=1.0)) as rt:
         yield rt
-    finally:
-        rt.close()
 
 
 @pytest.fixture
@@ -106,34 +95,32 @@ def test_configuration_switches_reranking_off(make_settings: Any) -> None:
     settings = make_settings(feedback_rerank=False, feedback_rerank_version="off")
     config = RerankConfig.from_settings(settings)
     assert config.enabled is False and config.adapter == "off"
-    runtime = _runtime(settings)
-    try:
-        with TestClient(create_app(runtime.settings, runtime=runtime)) as client:
-            _down_votes(client, raters=4)
-            body = _search(client, SIMILAR)
-            assert body["reranker_version"] is None
-            answer = client.post("/v1/chat", json={"message": ASKED, "channel": "web"}).json()
-            stored = client.get(f"/v1/answers/{answer['answer_id']}").json()
-            assert stored["reranker_version"] is None
-            # Votes are still stored; only their effect on ranking is off.
-            assert body["hits"][0]["doc_id"] == answer["citations"][0]["doc_id"]
-    finally:
-        runtime.close()
+    with (
+        demo_runtime(settings) as runtime,
+        TestClient(create_app(runtime.settings, runtime=runtime)) as client,
+    ):
+        _down_votes(client, raters=4)
+        body = _search(client, SIMILAR)
+        assert body["reranker_version"] is None
+        answer = client.post("/v1/chat", json={"message": ASKED, "channel": "web"}).json()
+        stored = client.get(f"/v1/answers/{answer['answer_id']}").json()
+        assert stored["reranker_version"] is None
+        # Votes are still stored; only their effect on ranking is off.
+        assert body["hits"][0]["doc_id"] == answer["citations"][0]["doc_id"]
 
 
 def test_reranker_state_and_training_inside_the_server(make_settings: Any) -> None:
-    runtime = _runtime(make_settings(admin_token="s3cret"))
-    try:
-        with TestClient(create_app(runtime.settings, runtime=runtime)) as client:
-            state = client.get("/v1/reranker").json()
-            assert state["enabled"] is True and state["version"] == runtime.reranker.version
-            assert state["adapter"] is None and state["adapters"] == []
-            assert client.post("/v1/reranker/train").status_code == 401
-            _down_votes(client, raters=2)
-            headers = {"Authorization": "Bearer s3cret"}
-            report = client.post("/v1/reranker/train", headers=headers)
-            assert report.status_code == 200, report.text
-            # Two down votes name no approved passage: nothing to learn from yet.
-            assert report.json()["version"] is None and "fewer than" in report.json()["reason"]
-    finally:
-        runtime.close()
+    with (
+        demo_runtime(make_settings(admin_token="s3cret")) as runtime,
+        TestClient(create_app(runtime.settings, runtime=runtime)) as client,
+    ):
+        state = client.get("/v1/reranker").json()
+        assert state["enabled"] is True and state["version"] == runtime.reranker.version
+        assert state["adapter"] is None and state["adapters"] == []
+        assert client.post("/v1/reranker/train").status_code == 401
+        _down_votes(client, raters=2)
+        headers = {"Authorization": "Bearer s3cret"}
+        report = client.post("/v1/reranker/train", headers=headers)
+        assert report.status_code == 200, report.text
+        # Two down votes name no approved passage: nothing to learn from yet.
+        assert report.json()["version"] is None and "fewer than" in report.json()["reason"]

@@ -1,0 +1,42 @@
+"""The demo bank shipped in `bot/demo/`: its knowledge base and rate sheet.
+
+`teller demo load` calls `load_demo_bank`; nothing else loads it implicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.knowledge import IngestOutcome, KnowledgeService
+from bot.rates import load_rate_sheet
+from db import rates as rates_repo
+
+DEMO_KNOWLEDGE = Path(__file__).parent / "demo" / "knowledge"
+DEMO_RATES = Path(__file__).parent / "demo" / "rates.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoad:
+    """What loading did: one outcome per document, and the rate rows loaded (None when
+    the newest stored sheet already is the demo sheet)."""
+
+    documents: list[IngestOutcome]
+    rate_rows: int | None
+
+
+def load_demo_bank(knowledge: KnowledgeService, sessions: sessionmaker[Session]) -> DemoLoad:
+    """Ingest the demo documents and load the demo rate sheet; idempotent."""
+    files = sorted(p for p in DEMO_KNOWLEDGE.rglob("*") if p.is_file())
+    outcomes = knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
+    data = DEMO_RATES.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    with sessions.begin() as session:
+        latest = rates_repo.list_sheets(session, limit=1)
+        if latest and latest[0].content_hash == digest:
+            return DemoLoad(outcomes, None)
+        result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by="demo")
+    return DemoLoad(outcomes, result.rows)
