@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,11 @@ class SentenceTransformerEmbedder:
 
     The constructor only validates the path; `load()` reads the weights (once, at
     start-up). Vectors are L2-normalised float32, so cosine similarity is a dot product.
+
+    `name` identifies the model by its content, not only its folder: stored vectors,
+    votes and reranker weight sets record it, and anything recorded under another name
+    is embedded again (two fine-tuned models saved in folders of the same name must
+    never share vectors).
     """
 
     def __init__(self, model_path: str | Path, *, batch_size: int = 32, device: str = "cpu"):
@@ -38,10 +44,19 @@ class SentenceTransformerEmbedder:
         self._device = device
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The model folder's name (its parent's when the folder is called ``model``)."""
+        return self._path.name if self._path.name != "model" else self._path.parent.name
 
     @property
     def name(self) -> str:
-        return self._path.name if self._path.name != "model" else self._path.parent.name
+        """``<label>-<first 10 hex digits of content_digest>``, computed once."""
+        if self._name is None:
+            self._name = f"{self.label}-{content_digest(self._path)[:10]}"
+        return self._name
 
     @property
     def path(self) -> Path:
@@ -93,3 +108,25 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> Vector:
         return self.embed_documents([text])[0]
+
+
+def content_digest(folder: Path) -> str:
+    """SHA-256 over the relative path and bytes of every file under `folder` that can
+    change the vectors (weights, configuration, tokenizer), in path order.
+
+    Skipped: hidden files, Markdown and the fine-tuning ``report.json``, which describe
+    a model without changing it. Reads the weights once (about 0.2 s for MiniLM).
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() == ".md" or relative.as_posix() == "report.json":
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()

@@ -19,6 +19,7 @@ from bot.cli import app as cli
 from bot.reindex import read_active_index, switch_embedding_model, with_active_index
 from bot.runtime import build_runtime
 from db.models import Chunk
+from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import ParsedDocument, SearchRequest, Section
 
 FEES = ParsedDocument(
@@ -39,7 +40,8 @@ CARDS = ParsedDocument(
 
 @pytest.fixture
 def other_model(tmp_path: Path, embedder: Any) -> Path:
-    """The same weights under another folder name, which is what names a model."""
+    """The same weights under another folder name (a model's name is its folder's name
+    plus a digest of its files, so this is another model as far as the index knows)."""
     link = tmp_path / "models" / "minilm-tuned"
     link.parent.mkdir()
     link.symlink_to(embedder.path, target_is_directory=True)
@@ -66,7 +68,7 @@ def test_switch_builds_a_new_index_that_every_start_uses(
     runtime.close()
 
     report = switch_embedding_model(settings, other_model)
-    assert report["chunks"] == 1 and report["embedding_model_name"] == "minilm-tuned"
+    assert report["chunks"] == 1 and report["embedding_model_name"].startswith("minilm-tuned-")
     record = read_active_index(settings)
     assert record is not None and record["previous"] is None
     assert Path(record["index_dir"]) != old_dir and old_dir.is_dir()  # kept for rollback
@@ -74,8 +76,8 @@ def test_switch_builds_a_new_index_that_every_start_uses(
 
     runtime = build_runtime(settings)
     try:
-        assert runtime.embedder.name == "minilm-tuned"
-        assert _models(runtime) == {"minilm-tuned"}
+        assert runtime.embedder.label == "minilm-tuned"
+        assert _models(runtime) == {runtime.embedder.name}
         assert _top(runtime, "international wire fee") == "fees"
     finally:
         runtime.close()
@@ -90,12 +92,14 @@ def test_chunks_written_by_a_server_that_had_not_switched_are_re_embedded(
         serving.knowledge.ingest_documents([FEES])
         switch_embedding_model(settings, other_model)
         serving.knowledge.ingest_documents([CARDS])  # still on the old model
-        assert _models(serving) == {"minilm-tuned", serving.embedder.name}
+        tuned = SentenceTransformerEmbedder(other_model).name
+        assert _models(serving) == {tuned, serving.embedder.name}
     finally:
         serving.close()
     runtime = build_runtime(settings)
     try:
-        assert _models(runtime) == {"minilm-tuned"}
+        assert runtime.embedder.label == "minilm-tuned"
+        assert _models(runtime) == {runtime.embedder.name}
         assert _top(runtime, "lost card") == "cards"
     finally:
         runtime.close()
@@ -118,7 +122,7 @@ def test_a_running_api_swaps_to_the_new_model_without_stopping(
             assert response.status_code == 200  # served throughout
             time.sleep(0.05)
         assert app.state.runtime is not old
-        assert app.state.runtime.embedder.name == "minilm-tuned"
+        assert app.state.runtime.embedder.label == "minilm-tuned"
         hits = client.post("/v1/search", json={"query": "wire fee", "k": 1}).json()["hits"]
         assert hits and "International wires cost $45." in hits[0]["text"]
 
@@ -144,7 +148,7 @@ def test_cli_switches_and_rolls_back(
 
     result = runner.invoke(cli, ["reindex", "--model", str(other_model)], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["embedding_model_name"] == "minilm-tuned"
+    assert json.loads(result.output)["embedding_model_name"].startswith("minilm-tuned-")
     result = runner.invoke(cli, ["reindex", "--rollback"], env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["embedding_model_name"] == default
