@@ -36,9 +36,9 @@ from bot.rasa_setup import (
     QUIET_ENV,
     RasaSetupError,
     RasaTrainingError,
-    _tail,
     default_models_dir,
     lock_store_env,
+    log_tail,
     rasa_venv,
     tracker_store_url,
     train_if_changed,
@@ -114,7 +114,7 @@ class ManagedProcess:
         if code is not None:
             raise RasaStartError(
                 f"{self.name} exited with status {code} during start-up; "
-                f"{self.log_path}:\n{_tail(self.log_path)}"
+                f"{self.log_path}:\n{log_tail(self.log_path)}"
             )
         try:
             return httpx.get(self.ready_url, timeout=2.0).status_code == 200
@@ -154,7 +154,7 @@ def wait_until_ready(processes: Sequence[ManagedProcess], timeout_s: float) -> N
             return
         if time.monotonic() > deadline:
             names = ", ".join(p.name for p in pending)
-            tails = "\n".join(f"{p.log_path}:\n{_tail(p.log_path, 15)}" for p in pending)
+            tails = "\n".join(f"{p.log_path}:\n{log_tail(p.log_path, 15)}" for p in pending)
             raise RasaStartError(f"{names} not ready after {timeout_s:.0f} s\n{tails}")
         time.sleep(0.5)
 

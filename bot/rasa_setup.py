@@ -160,7 +160,7 @@ def train_if_changed(
     if result.returncode != 0 or not produced.is_file():
         produced.unlink(missing_ok=True)
         raise RasaTrainingError(
-            f"`rasa train` failed (exit {result.returncode}); {log_path}:\n{_tail(log_path)}"
+            f"`rasa train` failed (exit {result.returncode}); {log_path}:\n{log_tail(log_path)}"
         )
     os.replace(produced, model)
     log.info("trained %s in %.0f s", model.name, time.monotonic() - started)
@@ -178,7 +178,8 @@ def _prune(models_dir: Path, *, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a log file ("" when unreadable), for error messages."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
