@@ -2,9 +2,11 @@
 
 Targets Elasticsearch 8.12+ and 9.x with the official `elasticsearch` client 8.12+ or
 9.x. The index layout and its checks are in `es_mapping`, request bodies in
-`es_queries`, the client, bulk writes and the translation of client errors into
-`IndexUnavailableError` messages that say what to do in `es_client`; this module holds
-the backend that drives them.
+`es_queries`, response parsing in `es_responses`, the client, bulk writes and the
+translation of client errors into `IndexUnavailableError` messages that say what to do
+in `es_client`, and the management of the versioned index behind the alias (creation
+and checks, `reindex`, readiness) in `es_alias`; this module holds the backend that
+drives them: its configuration, writes, reads and search.
 
 Hybrid search fuses like the embedded index, chosen by `fusion`
 (`TELLER_ELASTICSEARCH_FUSION`):
@@ -22,23 +24,20 @@ Writes go through the alias `alias`, which points at one versioned index
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch import Elasticsearch
 
-from retrieval import es_mapping, es_queries
+from retrieval import es_mapping, es_queries, es_responses
 from retrieval.errors import BulkIndexingError, IndexUnavailableError
+from retrieval.es_alias import VersionedAlias
 from retrieval.es_client import (
     CompatibleWith8Transport,
     build_client,
     bulk_indexing_error,
     bulk_write,
-    node_url,
-    translated_errors,
 )
 from retrieval.types import FusionMethod, IndexedChunk, SearchHit, SearchRequest, Vector
 
@@ -56,15 +55,13 @@ __all__ = [
     "build_client",
 ]
 
-log = logging.getLogger(__name__)
-
 ElasticsearchFusion = Literal["rrf_retriever", "client"]
 Refresh = bool | Literal["wait_for"]
 RRF_MIN_VERSION = es_mapping.RRF_MIN_VERSION
 EXCLUDE_VECTORS_MIN_VERSION = (9, 2)
 
 
-class ElasticsearchIndex:
+class ElasticsearchIndex(VersionedAlias):
     """`IndexBackend` over an Elasticsearch alias. See the module docstring.
 
     The constructor only stores its arguments; `ensure_index()` talks to the cluster
@@ -151,97 +148,7 @@ class ElasticsearchIndex:
         """The underlying client (for operations tools and tests)."""
         return self._client
 
-    # -- errors ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The first node's address, without credentials (for messages)."""
-        return node_url(self._client)
-
-    def _errors(self, doing: str) -> AbstractContextManager[None]:
-        return translated_errors(doing, url=self.url, alias=self.alias)
-
     # -- life cycle -------------------------------------------------------------------
-
-    def server_version(self) -> tuple[int, int, int]:
-        """The cluster's version, read once."""
-        if self._version is None:
-            with self._errors("read the cluster version"):
-                number = str(self._client.info()["version"]["number"])
-            self._version = es_mapping.parse_version(number)
-        return self._version
-
-    def _alias_indices(self) -> tuple[list[str], bool]:
-        """(indices behind the alias, whether a plain index is named like the alias)."""
-        with self._errors(f"look up the alias '{self.alias}'"):
-            try:
-                return sorted(self._client.indices.get_alias(name=self.alias).body), False
-            except NotFoundError:
-                return [], bool(self._client.indices.exists(index=self.alias))
-
-    def ensure_index(self) -> str:
-        """Create `<alias>-v<timestamp>` and the alias when missing; otherwise check that
-        the existing index's mapping fits. Returns the index behind the alias."""
-        version = self.server_version()
-        rrf = self.fusion == "rrf_retriever"
-        problem = es_mapping.version_problem(version, rrf_retriever=rrf)
-        if problem:
-            raise IndexUnavailableError(problem)
-        if rrf:
-            self._check_rrf_licence()
-        for attempt in range(2):
-            indices, plain_index = self._alias_indices()
-            problem = es_mapping.alias_problem(self.alias, indices, plain_index=plain_index)
-            if problem:
-                raise IndexUnavailableError(problem)
-            if indices:
-                self._check_mapping(indices[0])
-                return indices[0]
-            name = es_mapping.versioned_index_name(self.alias)
-            body = self._index_body(alias=self.alias)
-            try:
-                with self._errors(f"create the index {name}"):
-                    self._client.indices.create(index=name, **body)
-            except IndexUnavailableError:
-                if attempt:  # another process may have created the alias meanwhile
-                    raise
-                continue
-            log.info("created Elasticsearch index %s behind alias %s", name, self.alias)
-            return name
-        raise IndexUnavailableError(
-            f"could not create the alias '{self.alias}'"
-        )  # pragma: no cover
-
-    def _index_body(self, **options: Any) -> dict[str, Any]:
-        return es_mapping.index_body(
-            self.dimension,
-            shards=self.shards,
-            replicas=self.replicas,
-            index_type=self.vector_index,
-            **options,
-        )
-
-    def _check_mapping(self, index: str) -> None:
-        with self._errors(f"read the mapping of {index}"):
-            mapping = self._client.indices.get_mapping(index=index).body[index]["mappings"]
-        problems = es_mapping.mapping_problems(mapping, self.dimension)
-        if problems:
-            raise IndexUnavailableError(
-                f"the index {index} behind '{self.alias}' does not fit this Teller: "
-                + "; ".join(problems)
-                + ". Run `teller reindex` to build a new index version and switch the alias"
-            )
-
-    def _check_rrf_licence(self) -> None:
-        try:
-            with self._errors("read the licence"):
-                licence = self._client.license.get().body.get("license", {})
-        except IndexUnavailableError as exc:  # no `monitor` privilege: let searches tell
-            log.warning("could not check the Elasticsearch licence for RRF: %s", exc)
-            return
-        problem = es_mapping.rrf_licence_problem(licence.get("type"))
-        if problem:
-            raise IndexUnavailableError(problem)
 
     def close(self) -> None:
         """Close the client if this backend created it (`from_settings`)."""
@@ -309,7 +216,7 @@ class ElasticsearchIndex:
         """Every chunk with its embedding, in key order, `batch_size` at a time (export)."""
         batch: list[IndexedChunk] = []
         for key, source in self._scan(with_source=True, page=batch_size):
-            batch.append(es_queries.chunk_from_source(key, source))
+            batch.append(es_responses.chunk_from_source(key, source))
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -350,12 +257,12 @@ class ElasticsearchIndex:
             if request.mode == "bm25":
                 body = es_queries.bm25_body(request.query, request.filters, n)
                 responses = [self._client.search(index=self.alias, body=body).body]
-                sparse = es_queries.leg_scores(responses[0], dense=False)
+                sparse = es_responses.leg_scores(responses[0], dense=False)
             elif request.mode == "dense":
                 assert query_vector is not None
                 body = es_queries.knn_body(query_vector, request.filters, n)
                 responses = [self._client.search(index=self.alias, body=body).body]
-                dense = es_queries.leg_scores(responses[0], dense=True)
+                dense = es_responses.leg_scores(responses[0], dense=True)
             else:
                 assert query_vector is not None
                 searches = es_queries.hybrid_msearch_body(
@@ -366,14 +273,14 @@ class ElasticsearchIndex:
                     if "error" in response:
                         raise IndexUnavailableError(
                             f"Elasticsearch at {self.url} failed a search leg: "
-                            f"{es_queries.item_error(response)}"
+                            f"{es_responses.item_error(response)}"
                         )
-                sparse = es_queries.leg_scores(responses[0], dense=False)
-                dense = es_queries.leg_scores(responses[1], dense=True)
-        return es_queries.fused_hits(
+                sparse = es_responses.leg_scores(responses[0], dense=False)
+                dense = es_responses.leg_scores(responses[1], dense=True)
+        return es_responses.fused_hits(
             sparse,
             dense,
-            es_queries.sources(*responses),
+            es_responses.sources(*responses),
             k=request.k,
             method=None if request.mode != "hybrid" else self.client_fusion,
             dense_weight=self.dense_weight,
@@ -388,82 +295,4 @@ class ElasticsearchIndex:
         )
         with self._errors("search with the rrf retriever"):
             hits = self._client.search(index=self.alias, body=body)["hits"]["hits"]
-        return es_queries.rrf_hits(hits)
-
-    # -- reindex and readiness --------------------------------------------------------
-
-    def reindex(self, chunks: Iterable[IndexedChunk], *, keep_old: bool = False) -> str:
-        """Build a new index version from `chunks`, swap the alias to it atomically and
-        delete the old version (unless `keep_old`). Returns the new index's name.
-
-        Searches keep using the old version until the swap. Writes sent meanwhile go to
-        the old version and are lost with it: reconcile with SQL after a reindex.
-        """
-        self.server_version()
-        name = es_mapping.versioned_index_name(self.alias)
-        with self._errors(f"create the index {name}"):
-            self._client.indices.create(index=name, **self._index_body(bulk_load=True))
-
-        def actions() -> Iterator[dict[str, Any]]:
-            for chunk in chunks:
-                self._check_embedding(chunk)
-                yield es_queries.index_action(name, chunk)
-
-        try:
-            written = self._bulk(actions(), refresh=False)
-            with self._errors(f"finish loading {name}"):
-                self._client.indices.put_settings(
-                    index=name, settings=es_mapping.serving_settings(self.replicas)
-                )
-                self._client.indices.refresh(index=name)
-        except BaseException:
-            try:
-                with self._errors(f"delete the unfinished index {name}"):
-                    self._client.indices.delete(index=name, ignore_unavailable=True)
-            except IndexUnavailableError as cleanup:
-                log.warning("left the unfinished index %s behind: %s", name, cleanup)
-            raise
-        old, plain_index = self._alias_indices()
-        actions_body = es_mapping.alias_swap_actions(
-            self.alias, name, old, replace_concrete_index=plain_index
-        )
-        with self._errors(f"point the alias '{self.alias}' at {name}"):
-            self._client.indices.update_aliases(actions=actions_body)
-            if old and not keep_old:
-                self._client.indices.delete(index=",".join(old), ignore_unavailable=True)
-        log.info(
-            "reindexed %d chunks into %s (alias %s; previous: %s)", written, name, self.alias, old
-        )
-        return name
-
-    def ping(self) -> bool:
-        """True when the cluster answers."""
-        try:
-            return bool(self._client.ping())
-        except (ApiError, TransportError):
-            return False
-
-    def health(self) -> dict[str, Any]:
-        """Readiness report for the API; never raises. `ok` needs a reachable cluster,
-        a non-red status and the alias in place with a fitting mapping."""
-        report: dict[str, Any] = {"backend": "elasticsearch", "url": self.url, "alias": self.alias}
-        try:
-            version = self.server_version()
-            report["version"] = ".".join(map(str, version))
-            indices, _ = self._alias_indices()
-            report["index"] = indices[0] if len(indices) == 1 else indices
-            if len(indices) == 1:
-                self._check_mapping(indices[0])
-            try:
-                with self._errors("read the cluster health"):
-                    report["status"] = self._client.cluster.health()["status"]
-            except IndexUnavailableError:
-                report["status"] = "unknown"
-            report["count"] = self.count() if indices else 0
-            report["ok"] = len(indices) == 1 and report["status"] != "red"
-            if not report["ok"]:
-                report["error"] = f"alias '{self.alias}' not ready (status {report['status']})"
-        except IndexUnavailableError as exc:
-            report["ok"] = False
-            report["error"] = str(exc)
-        return report
+        return es_responses.rrf_hits(hits)

@@ -30,7 +30,7 @@ from elasticsearch import (
 from elasticsearch import ConnectionError as ESConnectionError
 
 from retrieval.errors import BulkFailure, BulkIndexingError, IndexUnavailableError
-from retrieval.es_queries import item_error
+from retrieval.es_responses import item_error
 
 if TYPE_CHECKING:
     from bot.settings import Settings
