@@ -1,5 +1,9 @@
-"""The `teller` command line: serve, migrate, ingest, search, reindex, demo, bench, and the
-index maintenance commands of `bot.cli_index` (export-index, import-index, index-status)."""
+"""The `teller` command line: migrate, ingest, search, reindex, ask, demo load, and the
+wiring of the commands kept in the other `bot.cli_*` modules: `serve` (`bot.cli_serve`),
+the benchmarks of `teller bench` (`bot.cli_bench`, `bot.cli_feedback`), the index
+maintenance commands (`bot.cli_index`: export-index, import-index, index-status), rates
+(`bot.cli_rates`), screenshots (`bot.cli_web`), and keys, export, finetune and rerank
+(`bot.cli_feedback`)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from bot import cli_feedback, cli_index, cli_rates, cli_web
+from bot import cli_bench, cli_feedback, cli_index, cli_rates, cli_serve, cli_web
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,66 +92,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
     )
 
 
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (TELLER_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (TELLER_PORT).")] = None,
-    no_rasa: Annotated[
-        bool, typer.Option("--no-rasa", help="Answer through the pipeline, without Rasa.")
-    ] = False,
-) -> None:
-    """Start the API and Rasa (docs at /docs, probes at /healthz and /readyz).
-
-    Unless `--no-rasa` is given or TELLER_RASA_URL points at a running Rasa, the Rasa
-    model is trained if its inputs changed, and Rasa and its action server are started
-    beside the API and stopped with it. Until Rasa is up, chat answers are marked
-    degraded.
-    """
-    import secrets
-
-    import uvicorn
-    from pydantic import SecretStr
-
-    from bot.app import create_app
-
-    settings = _settings()
-    logging.getLogger().setLevel(logging.INFO)
-    host = host or settings.host
-    port = port or settings.port
-    rasa = None
-    if not no_rasa and settings.rasa_url is None:
-        from bot import rasa_process as rp
-        from bot import rasa_setup as rs
-
-        token = (
-            settings.actions_token.get_secret_value()
-            if settings.actions_token
-            else secrets.token_urlsafe(32)
-        )
-        settings.ensure_dirs()
-        try:
-            model = rs.train_if_changed(
-                rs.PROJECT_DIR, rs.rasa_venv(), rs.default_models_dir(settings.data_dir)
-            )
-            api_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-            rasa = rp.RasaProcesses(
-                model,
-                api_url=f"http://{api_host}:{port}",
-                actions_token=token,
-                database_url=settings.sqlalchemy_url,
-                redis_url=settings.redis_url,
-                log_dir=settings.data_dir / "logs",
-            ).start(wait=False)
-        except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError) as exc:
-            _fail(f"{exc} (or start with --no-rasa)")
-        settings = settings.model_copy(
-            update={"rasa_url": rasa.url, "actions_token": SecretStr(token)}
-        )
-    try:
-        uvicorn.run(create_app(settings), host=host, port=port)
-    finally:
-        if rasa is not None:
-            rasa.stop()
+cli_serve.register(app)  # first in `teller --help`
 
 
 @app.command()
@@ -393,68 +338,6 @@ def ask(
     )
 
 
-@bench_app.command("retrieval")
-def bench_retrieval(
-    dataset: Annotated[
-        Path, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
-    ],
-    split: Annotated[str, typer.Option()] = "dev",
-    as_json: Annotated[bool, typer.Option("--json")] = True,
-) -> None:
-    """nDCG@10, recall@5, MRR@10 of bm25, dense and hybrid, plus query latency."""
-    from bot.bench import bench_retrieval as run
-
-    if not (dataset / "corpus.jsonl").exists():
-        _fail(f"{dataset} has no corpus.jsonl")
-    result = run(_settings(), dataset, split)
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
-
-
-@bench_app.command("answers")
-def bench_answers(
-    dataset: Annotated[Path, typer.Option(help="BEIR folder with corpus, queries, qrels.")],
-    split: Annotated[str, typer.Option()] = "dev",
-    as_json: Annotated[bool, typer.Option("--json")] = True,
-) -> None:
-    """Answer every judged query: abstentions, citation hit@1, grounded figures, latency."""
-    from bot.bench import bench_answers as run
-
-    if not (dataset / "corpus.jsonl").exists():
-        _fail(f"{dataset} has no corpus.jsonl")
-    result = run(_settings(), dataset, split)
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
-
-
-@bench_app.command("intents")
-def bench_intents(
-    train: Annotated[Path, typer.Option(help="CSV with text,category to train on.")],
-    test: Annotated[Path, typer.Option(help="CSV with text,category to evaluate on.")],
-    as_json: Annotated[bool, typer.Option("--json")] = True,
-) -> None:
-    """Train the production NLU config on one CSV, evaluate on another through Rasa's API."""
-    from bot import rasa_process as rp
-    from bot import rasa_setup as rs
-    from bot.bench_intents import bench_intents as run
-
-    try:
-        result = run(train, test)
-    except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
-        _fail(str(exc))
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
-
-
-@bench_app.command("scale")
-def bench_scale(
-    chunks: Annotated[int, typer.Option(min=1)] = 100_000,
-    as_json: Annotated[bool, typer.Option("--json")] = True,
-) -> None:
-    """Search and upsert latency and memory of the embedded index at scale."""
-    from bot.bench import bench_scale as run
-
-    result = run(chunks)
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
-
-
 # -- index maintenance: reindex above, export-index, import-index, index-status ---------
 
 
@@ -490,6 +373,7 @@ def _sql_chunk_batches(
 cli_index.register(app, _index_runtime, chunk_batches=_sql_chunk_batches)
 cli_rates.register(app)
 cli_web.register(app)
+cli_bench.register(bench_app)
 cli_feedback.register(app, bench_app)
 
 

@@ -1,7 +1,7 @@
 """The answer pipeline: one question in, one grounded, stored answer out.
 
 route (rate sheet or knowledge base) -> retrieve -> generate -> grounding guard ->
-store (conversation, messages, answer with its full trace).
+store (conversation, messages, answer with its full trace: `bot.answers.store`).
 
 Rules a compliance officer can check:
 - Rate questions are answered from the rate rows valid today only, quoting the
@@ -22,10 +22,8 @@ import datetime as dt
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Generator as Generator_
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,12 +37,12 @@ from bot.answers.convert import (
     result_from_dict,
 )
 from bot.answers.rewrite import rewrite_followup
-from bot.answers.types import AnswerKind, AnswerResult, Citation, StreamEvent
+from bot.answers.store import Draft, open_conversation, store_answer
+from bot.answers.types import AnswerResult, Citation, StreamEvent
 from bot.generation.grounding import check_grounding
 from bot.generation.types import Generation, GenerationRequest, Generator, Turn
 from bot.knowledge import KnowledgeService
 from bot.rates import answer_rate_question, detect_rate_question
-from db import conversations as convo_repo
 from db import rates as rates_repo
 from retrieval.types import SearchFilters, SearchRequest
 
@@ -65,21 +63,6 @@ NO_RATE_TEXT = (
 
 class ConversationIdError(ValueError):
     """A conversation id that is not 8-36 letters, digits, '-' or '_'."""
-
-
-@dataclass(slots=True)
-class _Draft:
-    """The answer being built, before it is stored."""
-
-    kind: AnswerKind
-    text: str
-    citations: list[Citation]
-    confidence: float
-    handoff: bool
-    trace: dict[str, Any]
-    generator: str
-    generator_version: str
-    choices: list[str]
 
 
 class AnswerPipeline:
@@ -156,7 +139,7 @@ class AnswerPipeline:
             )
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        conversation_id, history = self._open_conversation(conversation_id, channel)
+        conversation_id, history = open_conversation(self._sessions, conversation_id, channel)
         rewritten = rewrite_followup(message, [t.text for t in history if t.role == "user"])
         today = self._today()
 
@@ -171,7 +154,8 @@ class AnswerPipeline:
             draft = yield from self._knowledge(rewritten, history, today, timings)
 
         timings["total"] = _ms(started)
-        result = self._store(
+        result = store_answer(
+            self._sessions,
             conversation_id=conversation_id,
             channel=channel,
             question=message,
@@ -184,26 +168,7 @@ class AnswerPipeline:
 
     # -- steps ------------------------------------------------------------------------
 
-    def _open_conversation(
-        self, conversation_id: str | None, channel: str
-    ) -> tuple[str, list[Turn]]:
-        with self._sessions.begin() as session:
-            conversation = (
-                convo_repo.get_conversation(session, conversation_id=conversation_id)
-                if conversation_id
-                else None
-            )
-            if conversation is None:
-                conversation = convo_repo.create_conversation(
-                    session, channel=channel, conversation_id=conversation_id
-                )
-            messages = convo_repo.recent_messages(
-                session, conversation_id=conversation.id, limit=10
-            )
-            history = [Turn(role=m.role, text=m.text) for m in messages]  # type: ignore[arg-type]
-            return conversation.id, history
-
-    def _rate_answer(self, query: Any, today: dt.date) -> _Draft:
+    def _rate_answer(self, query: Any, today: dt.date) -> Draft:
         with self._sessions() as session:
             rows = rates_repo.current_rates(session, on=today)
         answer = answer_rate_question(query, rows, today=today)
@@ -228,10 +193,10 @@ class AnswerPipeline:
             trace["grounding"] = grounding_trace(report)
             if not report.ok:  # cannot happen unless the renderer is broken: refuse
                 log.error("rate answer failed the grounding guard: %s", report.unsupported)
-                return _Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
-            return _Draft("rate", answer.text, citations, 1.0, False, trace, "rates", "1", [])
+                return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+            return Draft("rate", answer.text, citations, 1.0, False, trace, "rates", "1", [])
         if answer.status == "options":
-            return _Draft(
+            return Draft(
                 "clarification",
                 answer.text,
                 citations,
@@ -242,11 +207,11 @@ class AnswerPipeline:
                 "1",
                 [c.label for c in answer.choices],
             )
-        return _Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+        return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
 
     def _knowledge(
         self, query: str, history: Sequence[Turn], today: dt.date, timings: dict[str, float]
-    ) -> Generator_[StreamEvent, None, _Draft]:
+    ) -> Generator_[StreamEvent, None, Draft]:
         t0 = time.perf_counter()
         filters = SearchFilters(valid_on=today)
         # Agreement is judged over a deep list (30 by default: as deep as the feedback
@@ -318,12 +283,12 @@ class AnswerPipeline:
         if replaced or unsafe:
             # The client replaces what it showed with the final event's text.
             yield StreamEvent("token", {"replace": True, "text": draft_text})
-        return _Draft(
+        return Draft(
             "knowledge", draft_text, citations, confidence, False, trace, name, version, []
         )
 
-    def _abstain(self, trace: dict[str, Any], confidence: float) -> _Draft:
-        return _Draft(
+    def _abstain(self, trace: dict[str, Any], confidence: float) -> Draft:
+        return Draft(
             "abstain",
             ABSTAIN_TEXT,
             [],
@@ -356,63 +321,6 @@ class AnswerPipeline:
         if not fallback.text or not fallback_report.ok:
             return "", (), grounding_trace(fallback_report), True
         return fallback.text, fallback.cited, grounding_trace(report), True
-
-    def _store(
-        self,
-        *,
-        conversation_id: str,
-        channel: str,
-        question: str,
-        rewritten: str,
-        draft: _Draft,
-        timings: dict[str, float],
-        degraded: bool,
-    ) -> AnswerResult:
-        answer_id = str(uuid.uuid4())
-        reference = f"HO-{answer_id[:8].upper()}" if draft.handoff else None
-        with self._sessions.begin() as session:
-            convo_repo.add_message(
-                session, conversation_id=conversation_id, role="user", text=question
-            )
-            convo_repo.save_answer(
-                session,
-                answer_id=answer_id,
-                conversation_id=conversation_id,
-                question=question,
-                rewritten_query=rewritten,
-                text=draft.text,
-                citations=[c.as_dict() for c in draft.citations],
-                confidence=draft.confidence,
-                handoff_suggested=draft.handoff,
-                abstained=draft.kind == "abstain",
-                degraded=degraded,
-                kind=draft.kind,
-                trace={**draft.trace, "handoff_reference": reference, "choices": draft.choices},
-                generator=draft.generator,
-                generator_version=draft.generator_version,
-                reranker_version=draft.trace.get("reranker_version"),
-                timings_ms={k: round(v, 3) for k, v in timings.items()},
-                channel=channel,
-            )
-            convo_repo.add_message(
-                session,
-                conversation_id=conversation_id,
-                role="assistant",
-                text=draft.text,
-                answer_id=answer_id,
-            )
-        return AnswerResult(
-            conversation_id=conversation_id,
-            answer_id=answer_id,
-            text=draft.text,
-            citations=draft.citations,
-            confidence=round(draft.confidence, 4),
-            handoff_suggested=draft.handoff,
-            degraded=degraded,
-            kind=draft.kind,
-            choices=draft.choices,
-            handoff_reference=reference,
-        )
 
 
 def _ms(since: float) -> float:

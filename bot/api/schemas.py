@@ -162,3 +162,99 @@ class AnswerOut(BaseModel):
     timings_ms: dict[str, float]
     channel: str
     created_at: dt.datetime
+
+
+# -- agent assist (/v1/assist; the work is in `bot.assist`) ----------------------------
+
+
+class TurnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: Literal["customer", "agent"]
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class AssistIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{8,36}$", description="Omit to start a call."
+    )
+    transcript: list[TurnIn] = Field(
+        min_length=1, max_length=500, description="The call so far, oldest turn first."
+    )
+
+
+class SuggestionOut(BaseModel):
+    answer_id: str
+    text: str
+    citations: list[CitationOut]
+    confidence: float
+    kind: str
+    handoff_reference: str | None = None
+    feedback: list[dict[str, Any]] = Field(
+        default_factory=list, description="Votes on this suggestion (when reopened)."
+    )
+
+
+class PassageOut(BaseModel):
+    rank: int
+    chunk_id: int
+    doc_id: str
+    version: int
+    title: str
+    section: list[str]
+    text: str
+    score: float
+    url: str | None = None
+
+
+class RateRowOut(BaseModel):
+    id: int
+    product: str
+    term: str | None
+    tier: str | None
+    rate_percent: str
+    apr_percent: str | None
+    apy_percent: str | None
+    effective_from: dt.date
+    effective_until: dt.date | None
+    source: str
+
+
+class AssistOut(BaseModel):
+    conversation_id: str
+    turn: int | None = Field(description="Index in the transcript of the turn answered.")
+    suggestions: list[SuggestionOut]
+    passages: list[PassageOut]
+    rates: list[RateRowOut] = Field(description="Current rates, when the turn asks for one.")
+
+
+class AssistTurnOut(BaseModel):
+    turn: int
+    text: str
+    suggestions: list[SuggestionOut]
+    passages: list[PassageOut]
+    rates: list[RateRowOut]
+    created_at: dt.datetime | None = None
+
+
+class AssistConversationOut(BaseModel):
+    conversation_id: str
+    channel: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    transcript: list[TurnIn]
+    turns: list[AssistTurnOut]
+
+
+class AssistSummaryOut(BaseModel):
+    conversation_id: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    turns: int
+    preview: str
+
+
+class AssistListOut(BaseModel):
+    conversations: list[AssistSummaryOut]

@@ -1,0 +1,107 @@
+"""`teller bench retrieval|answers|intents|scale`: the benchmarks, each printing one JSON
+object (`teller bench feedback` and `bench split` are in `bot.cli_feedback`).
+
+Wire them into the main CLI's `bench` group with `register`::
+
+    from bot import cli_bench
+
+    cli_bench.register(bench_app)
+
+The measuring is done by `bot.bench` and `bot.bench_intents`; these commands check
+their arguments and print the result. Failures print `error: ...` on stderr and exit
+with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        _fail(f"invalid configuration ({field}): {first['msg']}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def bench_retrieval(
+    dataset: Annotated[
+        Path, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
+    ],
+    split: Annotated[str, typer.Option()] = "dev",
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """nDCG@10, recall@5, MRR@10 of bm25, dense and hybrid, plus query latency."""
+    from bot.bench import bench_retrieval as run
+
+    if not (dataset / "corpus.jsonl").exists():
+        _fail(f"{dataset} has no corpus.jsonl")
+    result = run(_settings(), dataset, split)
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+def bench_answers(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with corpus, queries, qrels.")],
+    split: Annotated[str, typer.Option()] = "dev",
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Answer every judged query: abstentions, citation hit@1, grounded figures, latency."""
+    from bot.bench import bench_answers as run
+
+    if not (dataset / "corpus.jsonl").exists():
+        _fail(f"{dataset} has no corpus.jsonl")
+    result = run(_settings(), dataset, split)
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+def bench_intents(
+    train: Annotated[Path, typer.Option(help="CSV with text,category to train on.")],
+    test: Annotated[Path, typer.Option(help="CSV with text,category to evaluate on.")],
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Train the production NLU config on one CSV, evaluate on another through Rasa's API."""
+    from bot import rasa_process as rp
+    from bot import rasa_setup as rs
+    from bot.bench_intents import bench_intents as run
+
+    try:
+        result = run(train, test)
+    except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+def bench_scale(
+    chunks: Annotated[int, typer.Option(min=1)] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Search and upsert latency and memory of the embedded index at scale."""
+    from bot.bench import bench_scale as run
+
+    result = run(chunks)
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add `retrieval`, `answers`, `intents` and `scale` to the `teller bench` group."""
+    bench_app.command("retrieval")(bench_retrieval)
+    bench_app.command("answers")(bench_answers)
+    bench_app.command("intents")(bench_intents)
+    bench_app.command("scale")(bench_scale)
+
+
+__all__ = ["bench_answers", "bench_intents", "bench_retrieval", "bench_scale", "register"]

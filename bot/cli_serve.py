@@ -1,0 +1,106 @@
+"""`teller serve`: the API, with Rasa and its action server started beside it.
+
+Wire it into the main CLI with `register`::
+
+    from bot import cli_serve
+
+    cli_serve.register(app)
+
+Unless `--no-rasa` is given or TELLER_RASA_URL points at a running Rasa, the Rasa model
+is trained when its inputs changed (`bot.rasa_setup`) and Rasa is run as child processes
+(`bot.rasa_process`) for as long as the API runs. Failures print `error: ...` on stderr
+and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        _fail(f"invalid configuration ({field}): {first['msg']}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (TELLER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TELLER_PORT).")] = None,
+    no_rasa: Annotated[
+        bool, typer.Option("--no-rasa", help="Answer through the pipeline, without Rasa.")
+    ] = False,
+) -> None:
+    """Start the API and Rasa (docs at /docs, probes at /healthz and /readyz).
+
+    Unless `--no-rasa` is given or TELLER_RASA_URL points at a running Rasa, the Rasa
+    model is trained if its inputs changed, and Rasa and its action server are started
+    beside the API and stopped with it. Until Rasa is up, chat answers are marked
+    degraded.
+    """
+    import secrets
+
+    import uvicorn
+    from pydantic import SecretStr
+
+    from bot.app import create_app
+
+    settings = _settings()
+    logging.getLogger().setLevel(logging.INFO)
+    host = host or settings.host
+    port = port or settings.port
+    rasa = None
+    if not no_rasa and settings.rasa_url is None:
+        from bot import rasa_process as rp
+        from bot import rasa_setup as rs
+
+        token = (
+            settings.actions_token.get_secret_value()
+            if settings.actions_token
+            else secrets.token_urlsafe(32)
+        )
+        settings.ensure_dirs()
+        try:
+            model = rs.train_if_changed(
+                rs.PROJECT_DIR, rs.rasa_venv(), rs.default_models_dir(settings.data_dir)
+            )
+            api_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            rasa = rp.RasaProcesses(
+                model,
+                api_url=f"http://{api_host}:{port}",
+                actions_token=token,
+                database_url=settings.sqlalchemy_url,
+                redis_url=settings.redis_url,
+                log_dir=settings.data_dir / "logs",
+            ).start(wait=False)
+        except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError) as exc:
+            _fail(f"{exc} (or start with --no-rasa)")
+        settings = settings.model_copy(
+            update={"rasa_url": rasa.url, "actions_token": SecretStr(token)}
+        )
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port)
+    finally:
+        if rasa is not None:
+            rasa.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` to the `teller` command."""
+    app.command()(serve)
+
+
+__all__ = ["register", "serve"]
