@@ -14,13 +14,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from bot import cli_bench, cli_feedback, cli_index, cli_rates, cli_serve, cli_web
-from bot.settings import Settings
+from bot.cli_common import api_call, fail, load_settings
 
 if TYPE_CHECKING:
     from retrieval.types import IndexedChunk
@@ -38,20 +37,6 @@ ApiOption = Annotated[
 ]
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"invalid configuration ({field}): {first['msg']}")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
 @contextmanager
 def _runtime() -> Iterator[Any]:
     from bot.runtime import build_runtime
@@ -59,29 +44,13 @@ def _runtime() -> Iterator[Any]:
     from retrieval.errors import RetrievalError
 
     try:
-        runtime = build_runtime(_settings())
+        runtime = build_runtime(load_settings())
     except (DatabaseError, RetrievalError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         yield runtime
     finally:
         runtime.close()
-
-
-def _api_call(method: str, url: str, **kwargs: Any) -> Any:
-    import httpx
-
-    try:
-        response = httpx.request(method, url, timeout=120, **kwargs)
-    except httpx.HTTPError as exc:
-        _fail(f"could not reach {url}: {exc}")
-    if response.status_code >= 400 and response.status_code != 207:
-        try:
-            message = response.json()["error"]["message"]
-        except Exception:
-            message = response.text[:500]
-        _fail(f"{response.status_code}: {message}")
-    return response.json()
 
 
 @app.callback()
@@ -101,13 +70,13 @@ def migrate() -> None:
     from db.errors import DatabaseError
     from db.migrate import current_revision, upgrade
 
-    settings = _settings()
+    settings = load_settings()
     settings.ensure_dirs()
     try:
         upgrade(settings.sqlalchemy_url)
         typer.echo(f"database at revision {current_revision(settings.sqlalchemy_url)}")
     except DatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _expand(paths: list[Path]) -> Iterator[Path]:
@@ -148,17 +117,17 @@ def ingest(
     from dataclasses import asdict
 
     if not paths and beir is None:
-        _fail("give files or folders to ingest, or --beir DIR")
+        fail("give files or folders to ingest, or --beir DIR")
     files = list(_expand(paths or []))
     missing = [str(p) for p in files if not p.exists()]
     if missing:
-        _fail("not found: " + ", ".join(missing))
+        fail("not found: " + ", ".join(missing))
     if api:
         if beir is not None:
-            _fail("--beir cannot be combined with --api; ingest the folder locally")
+            fail("--beir cannot be combined with --api; ingest the folder locally")
         outcomes: list[dict[str, Any]] = []
         for path in files:
-            body = _api_call(
+            body = api_call(
                 "POST",
                 api.rstrip("/") + "/v1/documents",
                 files=[("files", (path.name, path.read_bytes()))],
@@ -174,7 +143,7 @@ def ingest(
                 try:
                     docs = list(load_beir_corpus(beir))
                 except RetrievalError as exc:
-                    _fail(str(exc))
+                    fail(str(exc))
                 results += runtime.knowledge.ingest_documents(docs)
             outcomes = [asdict(o) for o in results]
     _print_outcomes(outcomes, as_json)
@@ -195,10 +164,10 @@ def search(
 ) -> None:
     """Search the knowledge base and show passages with their scores."""
     if mode not in ("hybrid", "bm25", "dense"):
-        _fail("--mode must be hybrid, bm25 or dense")
+        fail("--mode must be hybrid, bm25 or dense")
     filters = {"product": product, "document_type": document_type, "valid_on": valid_on}
     if api:
-        body = _api_call(
+        body = api_call(
             "POST",
             api.rstrip("/") + "/v1/search",
             json={"query": query, "k": k, "mode": mode, "filters": filters},
@@ -210,7 +179,7 @@ def search(
         try:
             day = dt.date.fromisoformat(valid_on) if valid_on else None
         except ValueError:
-            _fail(f"--valid-on {valid_on!r} is not a YYYY-MM-DD date")
+            fail(f"--valid-on {valid_on!r} is not a YYYY-MM-DD date")
         request = SearchRequest(
             query=query,
             k=k,
@@ -266,7 +235,7 @@ def reindex(
         try:
             report = runtime.knowledge.rebuild(batch_size=batch_size)
         except (DatabaseError, RetrievalError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     typer.echo(f"index rebuilt: {report.total} chunks")
 
 
@@ -275,22 +244,22 @@ def _switch_model(model: Path | None, *, rollback: bool) -> None:
     from db.errors import DatabaseError
     from retrieval.errors import RetrievalError
 
-    settings = _settings()
+    settings = load_settings()
     if model is not None and rollback:
-        _fail("give either --model DIR or --rollback, not both")
+        fail("give either --model DIR or --rollback, not both")
     try:
         target = rollback_target(settings) if rollback else model
     except LookupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     assert target is not None
     if not (target / "config.json").is_file() and not (target / "modules.json").is_file():
-        _fail(f"{target} is not a sentence-transformers model folder (no modules.json)")
+        fail(f"{target} is not a sentence-transformers model folder (no modules.json)")
     try:
         report = switch_embedding_model(settings, target)
     except NotImplementedError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (DatabaseError, RetrievalError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "previous"}))
 
 
@@ -349,9 +318,9 @@ def _index_runtime(*, rebuild: bool = False) -> Iterator[cli_index.IndexRuntime]
     from retrieval.errors import RetrievalError
 
     try:
-        runtime = cli_index.open_index_runtime(_settings(), rebuild=rebuild)
+        runtime = cli_index.open_index_runtime(load_settings(), rebuild=rebuild)
     except (DatabaseError, RetrievalError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         yield runtime
     finally:

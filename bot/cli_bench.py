@@ -16,26 +16,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from bot.settings import Settings
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"invalid configuration ({field}): {first['msg']}")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
+from bot.cli_common import fail, load_settings
 
 
 def bench_retrieval(
@@ -49,8 +34,8 @@ def bench_retrieval(
     from bot.bench import bench_retrieval as run
 
     if not (dataset / "corpus.jsonl").exists():
-        _fail(f"{dataset} has no corpus.jsonl")
-    result = run(_settings(), dataset, split)
+        fail(f"{dataset} has no corpus.jsonl")
+    result = run(load_settings(), dataset, split)
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
 
 
@@ -63,8 +48,8 @@ def bench_answers(
     from bot.bench import bench_answers as run
 
     if not (dataset / "corpus.jsonl").exists():
-        _fail(f"{dataset} has no corpus.jsonl")
-    result = run(_settings(), dataset, split)
+        fail(f"{dataset} has no corpus.jsonl")
+    result = run(load_settings(), dataset, split)
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
 
 
@@ -81,7 +66,7 @@ def bench_intents(
     try:
         result = run(train, test)
     except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
 
 

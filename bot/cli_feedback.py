@@ -24,31 +24,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
+from bot.cli_common import api_call, fail, load_settings
 
 keys_app = typer.Typer(help="API keys (shown once at creation).", no_args_is_help=True)
 finetune_app = typer.Typer(help="Train models from exported feedback.", no_args_is_help=True)
 rerank_app = typer.Typer(help="The feedback reranker's learned adapter.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"invalid configuration ({field}): {first['msg']}")
 
 
 @contextmanager
@@ -57,13 +42,13 @@ def _sessions() -> Iterator[sessionmaker[Session]]:
     from db.errors import DatabaseError
 
     try:
-        engine, sessions = open_database(_settings(), migrate=True)
+        engine, sessions = open_database(load_settings(), migrate=True)
     except DatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         yield sessions
     except DatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         engine.dispose()
 
@@ -74,9 +59,7 @@ def _time(value: str | None, option: str) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        _fail(
-            f"{option} {value!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00)"
-        )
+        fail(f"{option} {value!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00)")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
@@ -98,7 +81,7 @@ def keys_create(
             with sessions.begin() as session:
                 row, key = create_api_key(session, name=name or "+".join(scope), scopes=scope)
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     typer.echo(f"created API key {row.id} ({row.name}; scopes: {', '.join(row.scopes)})")
     typer.echo("store it now, it is not shown again:", err=True)
     typer.echo(key)
@@ -141,7 +124,7 @@ def keys_revoke(
             with sessions.begin() as session:
                 revoke_api_key(session, key_id=key_id)
         except ApiKeyNotFound as exc:
-            _fail(str(exc))
+            fail(str(exc))
     typer.echo(f"revoked API key {key_id}")
 
 
@@ -173,9 +156,9 @@ def export(
     from feedback.types import ExportFilters
 
     if format not in {"sft", "kto", "preference", "retrieval"}:
-        _fail("--format must be sft, kto, preference or retrieval")
+        fail("--format must be sft, kto, preference or retrieval")
     if rating not in {None, "up", "down"}:
-        _fail("--rating must be up or down")
+        fail("--rating must be up or down")
     filters = ExportFilters(
         since=_time(since, "--since"),
         until=_time(until, "--until"),
@@ -191,7 +174,7 @@ def export(
                 format, out, filters, validation_fraction=validation_fraction, seed=seed
             )
         except ExportError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     typer.echo(
         json.dumps(
             {
@@ -214,7 +197,7 @@ def _training_files(data: Path) -> tuple[Path, Path | None]:
     if train.is_file():
         has_rows = validation.is_file() and validation.stat().st_size > 0
         return train, validation if has_rows else None
-    _fail(f"{data} not found (nor {train.name}); export with `teller export --format retrieval`")
+    fail(f"{data} not found (nor {train.name}); export with `teller export --format retrieval`")
 
 
 @finetune_app.command("retriever")
@@ -240,7 +223,7 @@ def finetune_retriever_command(
         report = finetune_retriever(
             train,
             out,
-            base_model=base_model or Path(_settings().embedding_model),
+            base_model=base_model or Path(load_settings().embedding_model),
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
@@ -248,7 +231,7 @@ def finetune_retriever_command(
             validation=validation or found_validation,
         )
     except FinetuneError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -256,18 +239,31 @@ def finetune_retriever_command(
 
 
 @rerank_app.command("train")
-def rerank_train(as_json: Annotated[bool, typer.Option("--json")] = True) -> None:
-    """Fit a new adapter on the live votes and store it (served when it validates);
-    needs the index, so run it where no server holds the embedded index."""
+def rerank_train(
+    api: Annotated[
+        str | None,
+        typer.Option("--api", help="Train inside the running Teller server at this URL."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Fit a new adapter on the live votes and store it (served when it validates).
+    Locally it needs the index; while a server holds it, pass --api URL (sends
+    TELLER_ADMIN_TOKEN when set) and the server trains without stopping."""
+    if api:
+        report = api_call("POST", api.rstrip("/") + "/v1/reranker/train")
+        typer.echo(json.dumps(report, indent=2 if not as_json else None))
+        return
     from bot.runtime import build_runtime
     from db.errors import DatabaseError
-    from retrieval.errors import RetrievalError
+    from retrieval.errors import IndexInUseError, RetrievalError
 
-    settings = _settings()
+    settings = load_settings()
     try:
         runtime = build_runtime(settings)
+    except IndexInUseError as exc:
+        fail(f"{exc}; to train while it serves: teller rerank train --api http://HOST:PORT")
     except (DatabaseError, RetrievalError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         report = runtime.reranker.train(runtime.index.inner.search)
     finally:
@@ -320,9 +316,9 @@ def bench_feedback_command(
 
     for folder in (train, eval):
         if not (folder / "corpus.jsonl").exists():
-            _fail(f"{folder} has no corpus.jsonl")
+            fail(f"{folder} has no corpus.jsonl")
     result = bench_feedback(
-        _settings(),
+        load_settings(),
         train,
         eval,
         seed=seed,
@@ -348,13 +344,13 @@ def bench_split_command(
     from retrieval.errors import DocumentParseError
 
     if not (dataset / "corpus.jsonl").exists():
-        _fail(f"{dataset} has no corpus.jsonl")
+        fail(f"{dataset} has no corpus.jsonl")
     if not 0.0 < fraction < 1.0:
-        _fail("--fraction must be between 0 and 1")
+        fail("--fraction must be between 0 and 1")
     try:
         result = split_beir(dataset, out, split=split, fraction=fraction, seed=seed)
     except DocumentParseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(result))
 
 

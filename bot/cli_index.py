@@ -30,10 +30,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import typer
 
+from bot.cli_common import fail
 from retrieval.errors import RetrievalError
 from retrieval.index_transfer import (
     ChunkSource,
@@ -67,11 +68,6 @@ ContextFactory = Callable[[], AbstractContextManager[ContextT]]
 ChunkBatchesFn = Callable[[ContextT, int], Iterable[Sequence[IndexedChunk]]]
 
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Chunks per request.")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def _echo(payload: dict[str, Any]) -> None:
@@ -189,7 +185,7 @@ def register(
             index, embedder = context.index, context.embedder
             if from_database or not isinstance(index, ChunkSource):
                 if chunk_batches is None:
-                    _fail("this index cannot list its chunks; use --from-database")
+                    fail("this index cannot list its chunks; use --from-database")
                 source: Any = chunk_batches(context, batch_size)
             else:
                 source = index
@@ -202,7 +198,7 @@ def register(
                     batch_size=batch_size,
                 )
             except (RetrievalError, ValueError, OSError) as exc:
-                _fail(str(exc))
+                fail(str(exc))
         _echo({"path": summary.path, "count": summary.count, "embedder": summary.embedder})
 
     @app.command("import-index")
@@ -229,7 +225,7 @@ def register(
             try:
                 header, count = verify_index_file(path)
                 if header.dimension != embedder.dimension:
-                    _fail(
+                    fail(
                         f"{path} holds {header.dimension}-dimensional vectors from "
                         f"{header.embedder!r}; the configured model makes {embedder.dimension}"
                     )
@@ -242,7 +238,7 @@ def register(
                     import_index(path, index, batch_size=batch_size)
                     result = {"count": index.count()}
             except (RetrievalError, ValueError, OSError) as exc:
-                _fail(str(exc))
+                fail(str(exc))
         _echo({"path": path, "imported": count, "embedder": header.embedder, **result})
 
     @app.command("index-status")
@@ -254,7 +250,7 @@ def register(
             try:
                 report = health() if callable(health) else {"ok": True, "count": index.count()}
             except RetrievalError as exc:
-                _fail(str(exc))
+                fail(str(exc))
         _echo({"backend": type(index).__name__, **report})
         if not report.get("ok", False):
             raise typer.Exit(1)

@@ -18,18 +18,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli_common import fail
 from bot.settings import Settings
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 @contextmanager
@@ -42,11 +38,11 @@ def _sessions() -> Iterator[sessionmaker[Session]]:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"invalid configuration ({field}): {first['msg']}")
+        fail(f"invalid configuration ({field}): {first['msg']}")
     try:
         engine, sessions = open_database(settings, migrate=True)
     except DatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         yield sessions
     finally:
@@ -64,7 +60,7 @@ def load(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror or exc}")
+        fail(f"cannot read {file}: {exc.strerror or exc}")
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
@@ -81,7 +77,7 @@ def load(
                 typer.echo(f"  ... and {exc.error_count - len(exc.errors)} more", err=True)
             raise typer.Exit(1) from exc
         except DatabaseError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     typer.echo(
         f"loaded sheet {result.sheet_id} from {result.filename}: "
         f"{result.rows} rows, {result.superseded} superseded"
@@ -143,7 +139,7 @@ def list_rates(
     try:
         day = dt.date.fromisoformat(on) if on else dt.date.today()
     except ValueError:
-        _fail(f"--on {on!r} is not a YYYY-MM-DD date")
+        fail(f"--on {on!r} is not a YYYY-MM-DD date")
     with _sessions() as sessions:
         try:
             with sessions() as session:
@@ -152,7 +148,7 @@ def list_rates(
                 rows = repo.rate_history(session, product=product) if history else current
                 out = [_row_dict(r, repo.row_status(r, on=day, current_ids=ids)) for r in rows]
         except DatabaseError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if as_json:
         body = {"on": day.isoformat(), "history": history, "rates": out}
         typer.echo(json.dumps(body, indent=2, ensure_ascii=False))

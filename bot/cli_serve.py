@@ -15,26 +15,11 @@ and exit with status 2.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from bot.settings import Settings
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"invalid configuration ({field}): {first['msg']}")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
+from bot.cli_common import fail, load_settings
 
 
 def serve(
@@ -58,7 +43,7 @@ def serve(
 
     from bot.app import create_app
 
-    settings = _settings()
+    settings = load_settings()
     logging.getLogger().setLevel(logging.INFO)
     host = host or settings.host
     port = port or settings.port
@@ -87,7 +72,7 @@ def serve(
                 log_dir=settings.data_dir / "logs",
             ).start(wait=False)
         except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError) as exc:
-            _fail(f"{exc} (or start with --no-rasa)")
+            fail(f"{exc} (or start with --no-rasa)")
         settings = settings.model_copy(
             update={"rasa_url": rasa.url, "actions_token": SecretStr(token)}
         )

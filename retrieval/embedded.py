@@ -38,7 +38,7 @@ from usearch.index import Index as VectorIndex
 from retrieval.analysis import ANALYZER_NAME, build_analyzer
 from retrieval.embedded_search import EmbeddedSearch
 from retrieval.embedded_store import Record, build_schema, load_records, payload, record_for
-from retrieval.errors import IncompatibleIndexError, IndexUnavailableError
+from retrieval.errors import IncompatibleIndexError, IndexInUseError, IndexUnavailableError
 from retrieval.types import FusionMethod, IndexedChunk
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class EmbeddedIndex(EmbeddedSearch):
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
-            raise IndexUnavailableError(
+            raise IndexInUseError(
                 f"the index in {self.path} is in use by another Teller process (pid {owner}); "
                 "send documents and searches to that server's API (for example "
                 "`teller ingest --api http://HOST:PORT`), or stop it first"

@@ -34,6 +34,10 @@ class IndexUnavailableError(RetrievalError):
     """The index cannot be reached or opened (locked, unreachable cluster, bad mapping)."""
 
 
+class IndexInUseError(IndexUnavailableError):
+    """Another process (a running server) holds the embedded index's directory lock."""
+
+
 class IncompatibleIndexError(IndexUnavailableError):
     """The index on disk was built differently (format, dimension); `teller reindex` fixes it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,7 +25,12 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = _free_port()
-    env = {**os.environ, "TELLER_DATA_DIR": str(tmp_path / "data"), "TELLER_ENVIRONMENT": "test"}
+    env = {
+        **os.environ,
+        "TELLER_DATA_DIR": str(tmp_path / "data"),
+        "TELLER_ENVIRONMENT": "test",
+        "TELLER_ADMIN_TOKEN": "serve-test-admin-token",  # the CLI's --api calls send it
+    }
     env.pop("TELLER_DATABASE_URL", None)
     teller = str(Path(sys.executable).parent / "teller")
     proc = subprocess.Popen(
@@ -76,5 +82,31 @@ def test_served_api_and_cli_through_it(server: tuple[str, dict[str, str]], tmp_p
     )
     assert remote.returncode == 0, remote.stderr
     assert "created" in remote.stdout
+    anonymous = httpx.post(f"{url}/v1/documents", files=[("files", ("x.md", b"# X\n\ny"))])
+    assert anonymous.status_code == 401  # so the CLI did send the admin token
     hits = httpx.post(f"{url}/v1/search", json={"query": "early withdrawal penalty"}).json()["hits"]
     assert hits[0]["doc_id"] == "cd"
+
+
+def test_the_reranker_trains_inside_a_running_server(
+    server: tuple[str, dict[str, str]],
+) -> None:
+    url, env = server
+    teller = str(Path(sys.executable).parent / "teller")
+
+    local = subprocess.run([teller, "rerank", "train"], env=env, capture_output=True, text=True)
+    assert local.returncode == 2
+    assert "teller rerank train --api" in local.stderr
+
+    remote = subprocess.run(
+        [teller, "rerank", "train", "--api", url], env=env, capture_output=True, text=True
+    )
+    assert remote.returncode == 0, remote.stderr
+    report = json.loads(remote.stdout)
+    assert report["version"] is None and "fewer than 20 votes" in report["reason"]
+
+    wrong = {**env, "TELLER_ADMIN_TOKEN": "not-the-token"}
+    refused = subprocess.run(
+        [teller, "rerank", "train", "--api", url], env=wrong, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "401" in refused.stderr

@@ -1,0 +1,57 @@
+"""What every `teller` command module shares: reading the settings, failing clearly,
+calling a running server's API (`--api URL`).
+
+Failures print ``error: ...`` in red on stderr and exit with status 2 (the CLI's status
+for "you can fix this"), so scripts and people see the same message.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with `code`."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value fails naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        fail(f"invalid configuration ({field}): {first['msg']}")
+
+
+def api_call(method: str, url: str, **kwargs: Any) -> Any:
+    """Call a running Teller server and return its JSON body (a 207 counts as success).
+
+    Sends ``Authorization: Bearer $TELLER_ADMIN_TOKEN`` when that variable is set (the
+    server's write and admin routes need it); an unreachable server or an error status
+    fails with the server's own message.
+    """
+    import httpx
+
+    token = os.environ.get("TELLER_ADMIN_TOKEN")
+    if token:
+        kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
+    try:
+        response = httpx.request(method, url, timeout=120, **kwargs)
+    except httpx.HTTPError as exc:
+        fail(f"could not reach {url}: {exc}")
+    if response.status_code >= 400 and response.status_code != 207:
+        try:
+            message = response.json()["error"]["message"]
+        except Exception:
+            message = response.text[:500]
+        fail(f"{response.status_code}: {message}")
+    return response.json()
