@@ -26,9 +26,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot.settings import Settings
+from db.chunk_lookup import stale_chunk_keys
 from db.models import Chunk
 from db.repository import embedding_to_bytes, iter_chunks, live_chunk_keys, load_chunks
 from retrieval.types import Embedder, IndexBackend
@@ -114,14 +115,7 @@ def reembed_stale(knowledge: KnowledgeService, *, batch_size: int = 256) -> int:
     with knowledge.write_lock:
         while True:
             with knowledge.sessions.begin() as session:
-                keys = list(
-                    session.scalars(
-                        select(Chunk.id)
-                        .where(Chunk.embedding_model.is_distinct_from(embedder.name))
-                        .order_by(Chunk.id)
-                        .limit(batch_size)
-                    )
-                )
+                keys = stale_chunk_keys(session, model=embedder.name, limit=batch_size)
                 if not keys:
                     break
                 session.execute(
@@ -168,11 +162,7 @@ def switch_embedding_model(
         with sessions.begin() as session:
             if updates:
                 session.execute(update(Chunk), updates)
-            stale = list(
-                session.scalars(
-                    select(Chunk.id).where(Chunk.embedding_model.is_distinct_from(embedder.name))
-                )
-            )
+            stale = stale_chunk_keys(session, model=embedder.name)
             if stale:  # written by a running server since the scan
                 session.execute(
                     update(Chunk), _embed_rows(embedder, index, load_chunks(session, keys=stale))

@@ -1,4 +1,5 @@
-"""Stored chunks looked up by key for the feedback loop: their embeddings and texts.
+"""Stored chunks looked up for the feedback loop and model switches: their embeddings
+and texts by key, and the chunks stored under another embedding model.
 
 Keyword-only functions that take a `Session` and never commit, like `db.repository`.
 Keys are read in batches of 1000 per `IN (...)` query.
@@ -63,3 +64,13 @@ def chunk_texts(session: Session, *, keys: Collection[int]) -> dict[int, StoredP
                 merged = {**(doc_meta or {}), **(meta or {})}
                 result[int(key)] = StoredPassage(text, doc_id, int(version), merged)
     return result
+
+
+def stale_chunk_keys(session: Session, *, model: str, limit: int | None = None) -> list[int]:
+    """Keys of the chunks stored under another embedding model than `model`, in key order
+    (the first `limit` when given)."""
+    statement = (
+        select(Chunk.id).where(Chunk.embedding_model.is_distinct_from(model)).order_by(Chunk.id)
+    )
+    with translating("finding chunks to re-embed"):
+        return list(session.scalars(statement if limit is None else statement.limit(limit)))
