@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.answers.convert import passage_from_hit
+from bot.answers.convert import hit_trace, passage_from_hit
 from bot.answers.pipeline import AnswerPipeline
 from bot.api.schemas import (
     AssistConversationOut,
@@ -102,7 +102,10 @@ def suggest(
         SearchRequest(query=query, k=PASSAGES, filters=SearchFilters(valid_on=today))
     ).hits
     passages = [_passage_out(hit) for hit in hits]
-    rates = [_rate_out(row) for row in _rates_for(runtime, query, today)]
+    rates = [
+        RateRowOut.model_validate(row, from_attributes=True)
+        for row in _rates_for(runtime, query, today)
+    ]
 
     with runtime.sessions.begin() as session:
         answer_ids = [result.answer_id]
@@ -254,7 +257,7 @@ def _store_alternates(
             "route": "knowledge",
             "variant": "assist-alternate",
             "filters": {"valid_on": today.isoformat()},
-            "retrieved": [_hit_trace(hit)],
+            "retrieved": [hit_trace(hit)],
             "confidence": confidence,
             "grounding": {"ok": report.ok, "figures": [f.raw for f in report.figures]},
         }
@@ -365,33 +368,6 @@ def _passage_out(hit: SearchHit) -> PassageOut:
         text=hit.text,
         score=round(hit.score, 6),
         url=str(url) if url else None,
-    )
-
-
-def _hit_trace(hit: SearchHit) -> dict[str, Any]:
-    return {
-        "rank": hit.rank,
-        "chunk_id": hit.key,
-        "doc_id": hit.doc_id,
-        "version": hit.version,
-        "score": round(hit.score, 6),
-        "bm25_score": None if hit.bm25_score is None else round(hit.bm25_score, 6),
-        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
-    }
-
-
-def _rate_out(row: RateRow) -> RateRowOut:
-    return RateRowOut(
-        id=row.id,
-        product=row.product,
-        term=row.term,
-        tier=row.tier,
-        rate_percent=row.rate_percent,
-        apr_percent=row.apr_percent,
-        apy_percent=row.apy_percent,
-        effective_from=row.effective_from,
-        effective_until=row.effective_until,
-        source=row.source,
     )
 
 
