@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot import cli_bench, cli_feedback, cli_index, cli_rates, cli_serve, cli_web
-from bot.cli_common import api_call, fail, load_settings
+from bot.cli_common import api_call, fail, load_settings, opened_runtime
 
 if TYPE_CHECKING:
     from retrieval.types import IndexedChunk
@@ -35,22 +35,6 @@ ApiOption = Annotated[
     str | None,
     typer.Option("--api", help="Send the request to a running Teller server at this URL."),
 ]
-
-
-@contextmanager
-def _runtime() -> Iterator[Any]:
-    from bot.runtime import build_runtime
-    from db.errors import DatabaseError
-    from retrieval.errors import RetrievalError
-
-    try:
-        runtime = build_runtime(load_settings())
-    except (DatabaseError, RetrievalError) as exc:
-        fail(str(exc))
-    try:
-        yield runtime
-    finally:
-        runtime.close()
 
 
 @app.callback()
@@ -134,7 +118,7 @@ def ingest(
             )
             outcomes.extend(body["results"])
     else:
-        with _runtime() as runtime:
+        with opened_runtime() as runtime:
             results = runtime.knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
             if beir is not None:
                 from retrieval.errors import RetrievalError
@@ -186,7 +170,7 @@ def search(
             mode=mode,  # type: ignore[arg-type]
             filters=SearchFilters(product=product, document_type=document_type, valid_on=day),
         )
-        with _runtime() as runtime:
+        with opened_runtime() as runtime:
             body = to_search_out(query, mode, runtime.knowledge.search(request)).model_dump()
     if as_json:
         typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
@@ -270,7 +254,7 @@ def demo_load() -> None:
 
     from bot.demo_bank import DEMO_RATES, load_demo_bank
 
-    with _runtime() as runtime:
+    with opened_runtime() as runtime:
         loaded = load_demo_bank(runtime.knowledge, runtime.sessions)
     _print_outcomes([asdict(o) for o in loaded.documents], as_json=False)
     if loaded.rate_rows is None:
@@ -288,7 +272,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer a question with the full pipeline (rates, retrieval, generator, guard)."""
-    with _runtime() as runtime:
+    with opened_runtime() as runtime:
         result = runtime.answers.answer(question, conversation_id=conversation, channel="cli")
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))

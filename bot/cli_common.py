@@ -8,12 +8,17 @@ for "you can fix this"), so scripts and people see the same message.
 from __future__ import annotations
 
 import os
-from typing import Any, NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -30,6 +35,27 @@ def load_settings() -> Settings:
         first = exc.errors()[0]
         field = "TELLER_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
         fail(f"invalid configuration ({field}): {first['msg']}")
+
+
+@contextmanager
+def opened_runtime(*, in_use_hint: str | None = None) -> Iterator[Runtime]:
+    """The runtime of the environment's settings, closed afterwards; a database or index
+    that cannot be opened fails with its message (plus `in_use_hint` when a running
+    server holds the embedded index)."""
+    from bot.runtime import build_runtime
+    from db.errors import DatabaseError
+    from retrieval.errors import IndexInUseError, RetrievalError
+
+    try:
+        runtime = build_runtime(load_settings())
+    except IndexInUseError as exc:
+        fail(f"{exc}; {in_use_hint}" if in_use_hint else str(exc))
+    except (DatabaseError, RetrievalError) as exc:
+        fail(str(exc))
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def api_call(method: str, url: str, **kwargs: Any) -> Any:

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli_common import api_call, fail, load_settings
+from bot.cli_common import api_call, fail, load_settings, opened_runtime
 
 keys_app = typer.Typer(help="API keys (shown once at creation).", no_args_is_help=True)
 finetune_app = typer.Typer(help="Train models from exported feedback.", no_args_is_help=True)
@@ -253,21 +253,9 @@ def rerank_train(
         report = api_call("POST", api.rstrip("/") + "/v1/reranker/train")
         typer.echo(json.dumps(report, indent=2 if not as_json else None))
         return
-    from bot.runtime import build_runtime
-    from db.errors import DatabaseError
-    from retrieval.errors import IndexInUseError, RetrievalError
-
-    settings = load_settings()
-    try:
-        runtime = build_runtime(settings)
-    except IndexInUseError as exc:
-        fail(f"{exc}; to train while it serves: teller rerank train --api http://HOST:PORT")
-    except (DatabaseError, RetrievalError) as exc:
-        fail(str(exc))
-    try:
+    hint = "to train while it serves: teller rerank train --api http://HOST:PORT"
+    with opened_runtime(in_use_hint=hint) as runtime:
         report = runtime.reranker.train(runtime.index.inner.search)
-    finally:
-        runtime.close()
     typer.echo(json.dumps(report, indent=2 if not as_json else None))
 
 
