@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.answers.convert import hit_trace, passage_from_hit
+from bot.answers.convert import hit_trace, hit_url, passage_from_hit
 from bot.answers.pipeline import AnswerPipeline
 from bot.api.schemas import (
     AssistConversationOut,
@@ -357,7 +357,6 @@ def _summary(conversation: Conversation) -> AssistSummaryOut:
 
 
 def _passage_out(hit: SearchHit) -> PassageOut:
-    url = hit.metadata.get("url") or hit.metadata.get("link")
     return PassageOut(
         rank=hit.rank,
         chunk_id=hit.key,
@@ -367,7 +366,7 @@ def _passage_out(hit: SearchHit) -> PassageOut:
         section=[s for s in hit.section_path if s != hit.title],
         text=hit.text,
         score=round(hit.score, 6),
-        url=str(url) if url else None,
+        url=hit_url(hit),
     )
 
 

@@ -10,9 +10,14 @@ from bot.generation.types import Passage
 from retrieval.types import SearchHit
 
 
+def hit_url(hit: SearchHit) -> str | None:
+    """The link a hit's document declares in its metadata (`url`, else `link`), if any."""
+    url = hit.metadata.get("url") or hit.metadata.get("link")
+    return str(url) if url else None
+
+
 def passage_from_hit(number: int, hit: SearchHit) -> Passage:
     """The generator's view of a search hit, numbered as it will be cited."""
-    url = hit.metadata.get("url") or hit.metadata.get("link")
     return Passage(
         number=number,
         doc_id=hit.doc_id,
@@ -22,7 +27,7 @@ def passage_from_hit(number: int, hit: SearchHit) -> Passage:
         section_path=tuple(hit.section_path),
         text=hit.text,
         score=hit.score,
-        url=str(url) if url else None,
+        url=hit_url(hit),
     )
 
 
