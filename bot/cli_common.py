@@ -67,6 +67,8 @@ def api_call(method: str, url: str, **kwargs: Any) -> Any:
     """
     import httpx
 
+    # Read from the environment, not Settings: a client need not hold the server's
+    # whole configuration (which refuses default secrets outside development).
     token = os.environ.get("TELLER_ADMIN_TOKEN")
     if token:
         kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
