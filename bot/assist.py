@@ -43,7 +43,8 @@ from bot.rates import detect_rate_question, match_products
 from bot.runtime import Runtime
 from db import conversations as convo_repo
 from db import rates as rates_repo
-from db.models import Answer, Conversation, RateRow, utcnow
+from db.base import utcnow
+from db.models import Answer, Conversation, RateRow
 from retrieval.errors import DocumentNotFoundError
 from retrieval.types import SearchFilters, SearchHit, SearchRequest
 

@@ -18,6 +18,7 @@ from db.api_keys import (
     list_api_keys,
     revoke_api_key,
 )
+from db.base import Base
 from db.conversations import (
     ConversationNotFound,
     add_message,
@@ -50,7 +51,6 @@ from db.migrate import current_revision, downgrade, head_revision, upgrade
 from db.models import (
     Answer,
     ApiKey,
-    Base,
     Chunk,
     Conversation,
     Document,

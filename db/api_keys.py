@@ -17,8 +17,9 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.errors import NotFoundError, translating
-from db.models import ApiKey, utcnow
+from db.models import ApiKey
 
 SCOPES: Final = frozenset({"export", "agent", "admin"})
 PREFIX: Final = "tk_"

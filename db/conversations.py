@@ -15,8 +15,9 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.errors import NotFoundError, translating
-from db.models import Answer, Conversation, Message, utcnow
+from db.models import Answer, Conversation, Message
 
 CHANNELS: Final = frozenset({"web", "agent", "api", "cli"})
 ROLES: Final = frozenset({"user", "assistant"})

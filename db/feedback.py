@@ -21,8 +21,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, defer, load_only
 
+from db.base import utcnow
 from db.errors import DatabaseError, NotFoundError, translating
-from db.models import Answer, Feedback, FeedbackEvent, utcnow
+from db.models import Answer, Feedback, FeedbackEvent
 
 RATINGS: Final = frozenset({"up", "down"})
 RATER_KINDS: Final = frozenset({"customer", "agent"})

@@ -23,8 +23,9 @@ from typing import Literal
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.errors import translating
-from db.models import RateRow, RateSheet, utcnow
+from db.models import RateRow, RateSheet
 
 RateKey = tuple[str, str | None, str | None, dt.date]
 RateStatus = Literal["current", "future", "expired", "superseded", "replaced"]

@@ -17,8 +17,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, selectinload
 
+from db.base import utcnow
 from db.errors import ConflictError, DocumentNotFound, translating
-from db.models import Chunk, Document, DocumentVersion, utcnow
+from db.models import Chunk, Document, DocumentVersion
 from db.types import ChunkVersion, DocumentSummary, NewChunk, UpsertResult
 
 # Keys per `IN (...)` query: well under SQLite's and PostgreSQL's parameter limits.

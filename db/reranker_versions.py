@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.errors import translating
-from db.models import RerankerVersion, utcnow
+from db.models import RerankerVersion
 
 
 def save_reranker_version(

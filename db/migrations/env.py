@@ -13,7 +13,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from db.models import Base, UTCDateTime
+import db.models  # noqa: F401  (defines every table on Base.metadata)
+from db.base import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata

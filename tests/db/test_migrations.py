@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
+import db.models  # noqa: F401  (defines every table on Base.metadata)
+from db.base import Base
 from db.errors import DatabaseUnavailableError, MigrationError
 from db.migrate import (
     MIGRATIONS_DIR,
@@ -22,7 +24,6 @@ from db.migrate import (
     revision,
     upgrade,
 )
-from db.models import Base
 from db.repository import count_documents
 from db.session import make_engine
 from tests.db.helpers import upsert
