@@ -212,6 +212,10 @@ def finetune_retriever_command(
     batch_size: Annotated[int, typer.Option(min=2)] = 16,
     learning_rate: Annotated[float, typer.Option()] = 2e-5,
     seed: Annotated[int, typer.Option()] = 13,
+    loss: Annotated[
+        str,
+        typer.Option(help="symmetric (queries and passages both ranked) or mnrl (passages only)."),
+    ] = "symmetric",
 ) -> None:
     """Fine-tune the embedding model on retrieval triplets; prints the old-vs-new report.
     Switch to it with `teller reindex --model DIR`."""
@@ -229,6 +233,7 @@ def finetune_retriever_command(
             learning_rate=learning_rate,
             seed=seed,
             validation=validation or found_validation,
+            loss=loss,
         )
     except FinetuneError as exc:
         fail(str(exc))

@@ -326,6 +326,7 @@ def bench_feedback(
         "finetuned_adapter": {k: tuned_adapter.get(k) for k in ("version", "accepted")},
         "poisoned_adapter": {k: poisoned_adapter.get(k) for k in ("version", "accepted")},
         "finetune": {
+            "loss": report["loss"]["preset"],
             "triplets": report["data"]["triplets"],
             "validation": report["validation"]["triplets"],
             "epochs": epochs,

