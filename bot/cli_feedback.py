@@ -302,6 +302,7 @@ def bench_feedback_command(
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     learning_rate: Annotated[float, typer.Option()] = 5e-5,
     triplets_per_query: Annotated[int, typer.Option(min=1)] = 1,
+    loss: Annotated[str, typer.Option(help="Fine-tuning loss: symmetric or mnrl.")] = "symmetric",
     verbose: Annotated[bool, typer.Option("--progress", help="Timings on stderr.")] = False,
 ) -> None:
     """nDCG@10 on --eval before feedback, after reranking, after fine-tuning, poisoned."""
@@ -320,6 +321,7 @@ def bench_feedback_command(
         epochs=epochs,
         learning_rate=learning_rate,
         triplets_per_query=triplets_per_query,
+        loss=loss,
         progress=(lambda line: typer.echo(line, err=True)) if verbose else (lambda _: None),
     )
     typer.echo(json.dumps(result, indent=None if as_json else 2))

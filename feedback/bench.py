@@ -18,7 +18,8 @@
    questions round-robin and sends `hostile_votes` inverted votes; the adapter is
    trained again and the eval queries scored.
 
-Everything is seeded; the datasets are read, never copied.
+Everything is seeded, conversation ids included (the export splits by conversation); the
+datasets are read, never copied.
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ def replay(
     counts = {"customer": 0, "agent": 0}
     for number, qid in enumerate(order):
         relevant = {d for d, grade in qrels[qid].items() if grade > 0}
-        result = stack.answers.answer(queries[qid], channel="web")
+        # A seeded conversation id: the export's train/validation split is by conversation,
+        # so random ids would change the fine-tuning data from run to run.
+        conversation = f"sim-{seed}-{number}"
+        result = stack.answers.answer(queries[qid], conversation_id=conversation, channel="web")
         helpful = any(c.doc_id in relevant for c in result.citations)
         rating = "up" if helpful else "down"
         stack.feedback.vote(result.answer_id, Vote(rating, "customer", f"sim-{number}"))
@@ -207,7 +211,9 @@ def attack(stack: Stack, queries: dict[str, str], qrels: Qrels, *, seed: int, vo
     for number in range(votes if order else 0):
         qid = order[number % len(order)]
         relevant = {d for d, grade in qrels[qid].items() if grade > 0}
-        own = stack.answers.answer(queries[qid], channel="web")
+        own = stack.answers.answer(
+            queries[qid], conversation_id=f"hostile-{seed}-{number}", channel="web"
+        )
         helped = any(c.doc_id in relevant for c in own.citations)
         stack.feedback.vote(own.answer_id, Vote("down" if helped else "up", "customer", "hostile"))
     return votes if order else 0
@@ -238,6 +244,7 @@ def bench_feedback(
     epochs: int = 3,
     learning_rate: float = 5e-5,
     triplets_per_query: int = 1,
+    loss: str = "symmetric",
     progress: Progress = lambda _: None,
 ) -> dict[str, Any]:
     """Run the whole benchmark (see the module docstring); returns its JSON object."""
@@ -293,6 +300,7 @@ def bench_feedback(
             epochs=epochs,
             learning_rate=learning_rate,
             seed=seed,
+            loss=loss,
             validation=validation if exported.counts.get("validation") else None,
         )
         mark = lap("finetune_s", mark)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from feedback.bench import bench_feedback, cap_triplets, corpus_union, load_split
+from feedback.bench import (
+    bench_feedback,
+    cap_triplets,
+    corpus_union,
+    load_split,
+    opened,
+    replay,
+)
 from retrieval.errors import DocumentParseError
 
 TOPICS = {
@@ -104,6 +111,29 @@ def test_the_benchmark_prints_every_number(
         result["timings_s"]
     )
     assert lines and all(line.endswith(" s") for line in lines)
+
+
+def test_replay_uses_the_same_conversations_on_every_run(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    # The retrieval export splits train/validation by conversation: random ids would
+    # hand fine-tuning different triplets on each run of the benchmark.
+    from sqlalchemy import select
+
+    from db.models import Conversation
+
+    train = _beir(tmp_path, "train", ["wire", "freeze", "atm"], "dev")
+    queries, qrels = load_split(train)
+    docs = corpus_union(train)
+    texts = {doc.doc_id or "": doc.text for doc in docs}
+    runs = []
+    for name in ("one", "two"):
+        with opened(make_settings(data_dir=tmp_path / name)) as stack:
+            stack.knowledge.ingest_documents(docs)
+            replay(stack, queries, qrels, texts, seed=13, agent_rate=1.0)
+            with stack.runtime.sessions() as session:
+                runs.append(sorted(session.scalars(select(Conversation.id))))
+    assert runs[0] == runs[1] == ["sim-13-0", "sim-13-1", "sim-13-2"]
 
 
 def test_split_beir_writes_two_disjoint_seeded_halves(tmp_path: Path) -> None:
