@@ -68,8 +68,9 @@ class AdapterExample:
     """One training query: its candidates (vectors and first-stage scores) and targets.
 
     `targets` are non-negative weights on the candidates that answer the query, summing
-    to 1; `weight` is the vote's weight (rater kind and budget); `group` decides the
-    train/validation split.
+    to 1; `weight` is the vote's weight (rater kind and budget); `group` (the answer's
+    conversation, else the answer) decides the train/validation split, so a
+    conversation's votes are never on both sides, as in the dataset export.
     """
 
     query: Vector
@@ -243,7 +244,7 @@ def build_examples(
                 base=np.array([s for _, s in ranked], dtype=np.float32),
                 targets=targets / targets.sum(),
                 weight=weight(vote),
-                group=vote.answer_id,
+                group=vote.conversation_id or vote.answer_id,
             )
         )
     return examples

@@ -42,6 +42,7 @@ class TrainingVote:
     """A vote as adapter training sees it: the query and the chunks it says answer it."""
 
     answer_id: str
+    conversation_id: str | None
     rater: str
     rater_kind: str
     query: str
@@ -109,6 +110,7 @@ def training_vote(row: Feedback, answer: Answer) -> TrainingVote | None:
         return None
     return TrainingVote(
         answer_id=row.answer_id,
+        conversation_id=answer.conversation_id,
         rater=f"{row.rater_kind}:{row.rater_id}",
         rater_kind=row.rater_kind,
         query=answer.rewritten_query or answer.question,

@@ -6,19 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import KnowledgeService
+from db.models import Answer
 from db.reranker_versions import list_reranker_versions, save_reranker_version
 from feedback.adapter import (
     ADAPTER_KIND,
     Adapter,
     AdapterExample,
+    build_examples,
     fit_adapter,
     load_adapter,
     mean_reciprocal_rank,
 )
 from feedback.capture import FeedbackService, Vote
+from feedback.records import training_votes
 from feedback.rerank import FeedbackReranker, RerankedIndex
 from feedback.rerank_math import RerankConfig
 from retrieval.embedded import EmbeddedIndex
@@ -129,5 +133,20 @@ def test_training_from_votes_stores_a_version_the_reranker_serves(
         assert report["accepted"] is True
         assert reranker.adapter is not None and reranker.adapter.version == report["version"]
         assert reranker.version.endswith("+" + report["version"])
+
+        # Validation holds out whole conversations (seeded ids give a seeded split).
+        with session_factory() as session:
+            votes = training_votes(session)
+            conversations = {
+                answer.id: answer.conversation_id for answer in session.scalars(select(Answer))
+            }
+        examples = build_examples(
+            session_factory, embedder, index.search, votes, lambda _: 1.0, depth=5
+        )
+        assert len(examples) == 10
+        assert sorted(e.group for e in examples) == sorted(
+            conversations[v.answer_id] for v in votes
+        )
+        assert all(v.conversation_id == conversations[v.answer_id] for v in votes)
     finally:
         index.close()
