@@ -307,23 +307,27 @@ def bench_feedback_command(
 ) -> None:
     """nDCG@10 on --eval before feedback, after reranking, after fine-tuning, poisoned."""
     from feedback.bench import bench_feedback
+    from feedback.errors import FinetuneError
 
     for folder in (train, eval):
         if not (folder / "corpus.jsonl").exists():
             fail(f"{folder} has no corpus.jsonl")
-    result = bench_feedback(
-        load_settings(),
-        train,
-        eval,
-        seed=seed,
-        agent_rate=agent_rate,
-        hostile_votes=hostile_votes,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        triplets_per_query=triplets_per_query,
-        loss=loss,
-        progress=(lambda line: typer.echo(line, err=True)) if verbose else (lambda _: None),
-    )
+    try:
+        result = bench_feedback(
+            load_settings(),
+            train,
+            eval,
+            seed=seed,
+            agent_rate=agent_rate,
+            hostile_votes=hostile_votes,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            triplets_per_query=triplets_per_query,
+            loss=loss,
+            progress=(lambda line: typer.echo(line, err=True)) if verbose else (lambda _: None),
+        )
+    except FinetuneError as exc:
+        fail(str(exc))
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 

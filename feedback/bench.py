@@ -247,10 +247,14 @@ def bench_feedback(
     loss: str = "symmetric",
     progress: Progress = lambda _: None,
 ) -> dict[str, Any]:
-    """Run the whole benchmark (see the module docstring); returns its JSON object."""
-    from bot.reindex import switch_embedding_model
-    from feedback.finetune import finetune_retriever
+    """Run the whole benchmark (see the module docstring); returns its JSON object.
 
+    Raises `FinetuneError` at once when `loss` is not a preset of `feedback.finetune.LOSSES`.
+    """
+    from bot.reindex import switch_embedding_model
+    from feedback.finetune import check_loss, finetune_retriever
+
+    check_loss(loss)  # before minutes of replay, not after
     started = time.perf_counter()
     train_queries, train_qrels = load_split(train_dir)
     eval_queries, eval_qrels = load_split(eval_dir)

@@ -46,6 +46,12 @@ LOSSES: dict[str, dict[str, Any]] = {
 }
 
 
+def check_loss(loss: str) -> None:
+    """Raise `FinetuneError` unless `loss` names a preset of `LOSSES`."""
+    if loss not in LOSSES:
+        raise FinetuneError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+
+
 @dataclass(frozen=True, slots=True)
 class Triplet:
     """A query, a passage that answers it and one that does not."""
@@ -209,8 +215,7 @@ def finetune_retriever(
     """
     if epochs < 1 or batch_size < 2 or learning_rate <= 0:
         raise FinetuneError("epochs must be >= 1, batch_size >= 2 and learning_rate > 0")
-    if loss not in LOSSES:
-        raise FinetuneError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    check_loss(loss)
     started = time.perf_counter()
     train = read_triplets(data)
     held_out = read_triplets(validation) if validation is not None else train

@@ -136,6 +136,20 @@ def test_replay_uses_the_same_conversations_on_every_run(
     assert runs[0] == runs[1] == ["sim-13-0", "sim-13-1", "sim-13-2"]
 
 
+def test_an_unknown_loss_is_refused_before_the_replay(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    train = _beir(tmp_path, "train", ["wire"], "dev")
+    evaluation = _beir(tmp_path, "eval", ["atm"])
+    args = ["bench", "feedback", "--train", str(train), "--eval", str(evaluation)]
+    result = CliRunner().invoke(app, [*args, "--loss", "cosine"])
+    assert result.exit_code == 2
+    assert "unknown loss 'cosine': choose one of symmetric, mnrl" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_split_beir_writes_two_disjoint_seeded_halves(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
