@@ -15,12 +15,29 @@ with status 2.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli_common import fail, load_settings
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+def _echo(result: dict[str, Any], as_json: bool) -> None:
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+def _run_on_beir(
+    run: Callable[[Settings, Path, str], dict[str, Any]], dataset: Path, split: str, as_json: bool
+) -> None:
+    """Check that `dataset` is a BEIR folder, run the benchmark on it, print its JSON."""
+    if not (dataset / "corpus.jsonl").exists():
+        fail(f"{dataset} has no corpus.jsonl")
+    _echo(run(load_settings(), dataset, split), as_json)
 
 
 def bench_retrieval(
@@ -33,10 +50,7 @@ def bench_retrieval(
     """nDCG@10, recall@5, MRR@10 of bm25, dense and hybrid, plus query latency."""
     from bot.bench import bench_retrieval as run
 
-    if not (dataset / "corpus.jsonl").exists():
-        fail(f"{dataset} has no corpus.jsonl")
-    result = run(load_settings(), dataset, split)
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+    _run_on_beir(run, dataset, split, as_json)
 
 
 def bench_answers(
@@ -47,10 +61,7 @@ def bench_answers(
     """Answer every judged query: abstentions, citation hit@1, grounded figures, latency."""
     from bot.bench import bench_answers as run
 
-    if not (dataset / "corpus.jsonl").exists():
-        fail(f"{dataset} has no corpus.jsonl")
-    result = run(load_settings(), dataset, split)
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+    _run_on_beir(run, dataset, split, as_json)
 
 
 def bench_intents(
@@ -67,7 +78,7 @@ def bench_intents(
         result = run(train, test)
     except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+    _echo(result, as_json)
 
 
 def bench_scale(
@@ -78,7 +89,7 @@ def bench_scale(
     from bot.bench import bench_scale as run
 
     result = run(chunks)
-    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+    _echo(result, as_json)
 
 
 def register(bench_app: typer.Typer) -> None:
