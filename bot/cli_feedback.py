@@ -337,17 +337,28 @@ def bench_split_command(
     split: Annotated[str, typer.Option(help="qrels/<split>.tsv to split.")] = "dev",
     fraction: Annotated[float, typer.Option(help="Share of queries in train.")] = 0.5,
     seed: Annotated[int, typer.Option()] = 13,
+    folds: Annotated[
+        int | None,
+        typer.Option(help="Cross-validation: cut the queries in K parts (instead of --fraction)."),
+    ] = None,
+    fold: Annotated[int, typer.Option(help="With --folds: the part (from 0) used as eval.")] = 0,
 ) -> None:
-    """Split a BEIR split's queries into seeded train/eval halves (for `bench feedback`)."""
+    """Split a BEIR split's queries into seeded train/eval parts (for `bench feedback`)."""
     from feedback.bench import split_beir
     from retrieval.errors import DocumentParseError
 
     if not (dataset / "corpus.jsonl").exists():
         fail(f"{dataset} has no corpus.jsonl")
-    if not 0.0 < fraction < 1.0:
+    if folds is None and not 0.0 < fraction < 1.0:
         fail("--fraction must be between 0 and 1")
+    if folds is not None and (folds < 2 or not 0 <= fold < folds):
+        fail(f"--folds must be at least 2 and --fold between 0 and {max(folds, 2) - 1}")
+    if folds is None and fold:
+        fail("--fold needs --folds")
     try:
-        result = split_beir(dataset, out, split=split, fraction=fraction, seed=seed)
+        result = split_beir(
+            dataset, out, split=split, fraction=fraction, seed=seed, folds=folds, fold=fold
+        )
     except DocumentParseError as exc:
         fail(str(exc))
     typer.echo(json.dumps(result))

@@ -65,19 +65,38 @@ def load_split(directory: Path) -> tuple[dict[str, str], Qrels]:
 
 
 def split_beir(
-    dataset: Path, out: Path, *, split: str = "dev", fraction: float = 0.5, seed: int = 13
+    dataset: Path,
+    out: Path,
+    *,
+    split: str = "dev",
+    fraction: float = 0.5,
+    seed: int = 13,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> dict[str, Any]:
-    """Split the queries of one BEIR split in two seeded halves: `out/train` and
+    """Split the queries of one BEIR split in two seeded parts: `out/train` and
     `out/eval`, each a BEIR folder with one qrels file (corpus and queries are
     symlinked, never copied). For developing against `bench feedback` without the
-    held-out split."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError("fraction must be between 0 and 1")
+    held-out split.
+
+    `fraction` of the queries go to train. With `folds` (k-fold cross-validation), the
+    seeded order is cut into `folds` near-equal parts instead: part `fold` (from 0) is
+    eval and the rest train, so the k runs together score every query once.
+    """
+    if folds is None:
+        if not 0.0 < fraction < 1.0:
+            raise ValueError("fraction must be between 0 and 1")
+    elif folds < 2 or not 0 <= fold < folds:
+        raise ValueError("folds must be at least 2 and fold between 0 and folds - 1")
     queries, qrels = load_beir_queries(dataset, split)
     order = sorted(queries)
     random.Random(seed).shuffle(order)
-    cut = round(len(order) * fraction)
-    parts = {"train": sorted(order[:cut]), "eval": sorted(order[cut:])}
+    if folds is None:
+        cut = round(len(order) * fraction)
+        held = set(order[cut:])
+    else:
+        held = set(order[round(len(order) * fold / folds) : round(len(order) * (fold + 1) / folds)])
+    parts = {"train": sorted(set(order) - held), "eval": sorted(held)}
     for name, ids in parts.items():
         folder = out / name
         (folder / "qrels").mkdir(parents=True, exist_ok=True)
@@ -93,7 +112,7 @@ def split_beir(
         "dataset": str(dataset),
         "split": split,
         "seed": seed,
-        "fraction": fraction,
+        **({"fraction": fraction} if folds is None else {"folds": folds, "fold": fold}),
         **{name: {"dir": str(out / name), "queries": len(ids)} for name, ids in parts.items()},
     }
 

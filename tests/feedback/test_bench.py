@@ -178,3 +178,31 @@ def test_split_beir_writes_two_disjoint_seeded_halves(tmp_path: Path) -> None:
         app, ["bench", "split", "--dataset", str(source), "--out", str(out), "--split", "nope"]
     )
     assert bad.exit_code == 2 and "nope.tsv not found" in bad.output
+
+
+def test_split_beir_folds_score_every_query_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    source = _beir(tmp_path, "all", list(TOPICS), qrels_name="dev")
+    evals: list[set[str]] = []
+    for fold in range(3):
+        out = tmp_path / f"fold{fold}"
+        args = ["bench", "split", "--dataset", str(source), "--out", str(out)]
+        result = CliRunner().invoke(app, [*args, "--folds", "3", "--fold", str(fold)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["folds"] == 3
+        train_queries, _ = load_split(out / "train")
+        eval_queries, _ = load_split(out / "eval")
+        assert set(train_queries).isdisjoint(eval_queries)
+        assert len(train_queries) + len(eval_queries) == len(TOPICS)
+        evals.append(set(eval_queries))
+    assert all(len(part) in (2, 3) for part in evals)  # 8 queries in near-equal thirds
+    assert set().union(*evals) == {f"q-{t}" for t in TOPICS}
+    assert sum(map(len, evals)) == len(TOPICS)  # each query is eval exactly once
+    out = tmp_path / "bad"
+    base = ["bench", "split", "--dataset", str(source), "--out", str(out)]
+    bad = CliRunner().invoke(app, [*base, "--folds", "3", "--fold", "3"])
+    assert bad.exit_code == 2 and "--fold between 0 and 2" in bad.output
+    assert CliRunner().invoke(app, [*base, "--fold", "1"]).exit_code == 2
