@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
@@ -153,12 +153,14 @@ def export(
     deterministic train/validation split."""
     from feedback.capture import FeedbackService
     from feedback.errors import ExportError
-    from feedback.types import ExportFilters
+    from feedback.types import ExportFilters, ExportFormat, Rating
 
-    if format not in {"sft", "kto", "preference", "retrieval"}:
-        fail("--format must be sft, kto, preference or retrieval")
-    if rating not in {None, "up", "down"}:
-        fail("--rating must be up or down")
+    # The choices come from the feedback package's types, imported here rather than as
+    # the options' types: importing them at CLI start would slow every `teller` command.
+    if format not in get_args(ExportFormat):
+        fail(f"--format must be one of {', '.join(get_args(ExportFormat))}")
+    if rating is not None and rating not in get_args(Rating):
+        fail(f"--rating must be one of {', '.join(get_args(Rating))}")
     filters = ExportFilters(
         since=_time(since, "--since"),
         until=_time(until, "--until"),

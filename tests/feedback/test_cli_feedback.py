@@ -87,9 +87,9 @@ def test_export_writes_split_files_and_manifest(
     )
     assert since.exit_code == 0 and json.loads(since.stdout)["counts"]["train"] == 0
     for args, message in [
-        (["--format", "csv"], "--format"),
+        (["--format", "csv"], "--format must be one of sft, kto, preference, retrieval"),
         (["--format", "sft", "--since", "yesterday"], "--since"),
-        (["--format", "sft", "--rating", "meh"], "--rating"),
+        (["--format", "sft", "--rating", "meh"], "--rating must be one of up, down"),
         (["--format", "sft", "--since", "2026-02-01", "--until", "2026-01-01"], "empty"),
     ]:
         failed = runner.invoke(app, ["export", *args, "--out", str(out)])
