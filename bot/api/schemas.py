@@ -32,7 +32,9 @@ class SearchIn(BaseModel):
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
 
 
-class HitOut(BaseModel):
+class ChunkOut(BaseModel):
+    """A retrieved passage as every response shows it (search hits, console passages)."""
+
     rank: int
     chunk_id: int
     doc_id: str
@@ -40,8 +42,11 @@ class HitOut(BaseModel):
     title: str
     section: list[str]
     text: str
-    metadata: dict[str, Any]
     score: float
+
+
+class HitOut(ChunkOut):
+    metadata: dict[str, Any]
     bm25_score: float | None
     dense_score: float | None
 
@@ -197,22 +202,17 @@ class SuggestionOut(BaseModel):
     )
 
 
-class PassageOut(BaseModel):
-    rank: int
-    chunk_id: int
-    doc_id: str
-    version: int
-    title: str
-    section: list[str]
-    text: str
-    score: float
+class PassageOut(ChunkOut):
     url: str | None = None
 
 
 class RateRowOut(BaseModel):
+    """A rate row's numbers, strings exactly as stored (the rate list adds its status)."""
+
     id: int
     product: str
     term: str | None
+    term_months: int | None = None  # absent from console turns stored before it was added
     tier: str | None
     rate_percent: str
     apr_percent: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -10,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
+from bot.assist import _META_KEY
 from bot.runtime import Runtime
 from db import api_keys
+from db.models import Conversation
 from tests.demo import demo_runtime
 
 CARD = "Hi, I lost my debit card yesterday. How do I freeze it?"
@@ -102,10 +105,33 @@ def test_rate_turn_lists_only_current_rates_for_that_product(
     today = dt.date.today().isoformat()
     for row in rates:
         assert row["product"] == "certificate of deposit"
-        assert row["term"] == "12 months"
+        assert row["term"] == "12 months" and row["term_months"] == 12
         assert row["effective_from"] <= today
         assert row["effective_until"] is None or row["effective_until"] >= today
     assert len(rates) == 1  # the expired 12-month row is never shown
+
+
+def test_calls_stored_before_rates_had_term_months_still_reopen(
+    client: TestClient, agent: dict[str, str], runtime: Runtime
+) -> None:
+    data = _assist(
+        client,
+        agent,
+        transcript=[{"speaker": "customer", "text": "What's your 12 month CD rate right now?"}],
+    )
+    cid = data["conversation_id"]
+    with runtime.sessions.begin() as session:
+        conversation = session.get(Conversation, cid)
+        assert conversation is not None
+        meta = copy.deepcopy(conversation.meta)
+        for record in meta[_META_KEY]["turns"]:
+            for row in record["rates"]:
+                del row["term_months"]  # as written by releases before the field
+        conversation.meta = meta
+    reopened = client.get(f"/v1/assist/{cid}", headers=agent)
+    assert reopened.status_code == 200, reopened.text
+    [row] = reopened.json()["turns"][0]["rates"]
+    assert row["term"] == "12 months" and row["term_months"] is None
 
 
 def test_repeated_turns_are_not_answered_twice_and_agent_lines_are_kept(

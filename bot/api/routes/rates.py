@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from bot.api.deps import AdminDep, RuntimeDep, SettingsDep
 from bot.api.errors import BadRequestError
+from bot.api.schemas import RateRowOut
 from bot.rates.errors import RateSheetError
 from bot.rates.loader import load_rate_sheet
 from db import rates as repo
@@ -34,19 +35,8 @@ def get_sessions(runtime: RuntimeDep) -> sessionmaker[Session]:
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 
 
-class RateOut(BaseModel):
-    id: int
+class RateOut(RateRowOut):
     sheet_id: str
-    product: str
-    term: str | None
-    term_months: int | None
-    tier: str | None
-    rate_percent: str
-    apr_percent: str | None
-    apy_percent: str | None
-    effective_from: dt.date
-    effective_until: dt.date | None
-    source: str
     status: Literal["current", "future", "expired", "superseded", "replaced"]
     superseded_at: dt.datetime | None
     superseded_by_sheet: str | None
@@ -77,18 +67,8 @@ class RateSheetErrorOut(BaseModel):
 
 def _rate_out(row: RateRow, *, on: dt.date, current_ids: set[int]) -> RateOut:
     return RateOut(
-        id=row.id,
+        **RateRowOut.model_validate(row, from_attributes=True).model_dump(),
         sheet_id=row.sheet_id,
-        product=row.product,
-        term=row.term,
-        term_months=row.term_months,
-        tier=row.tier,
-        rate_percent=row.rate_percent,
-        apr_percent=row.apr_percent,
-        apy_percent=row.apy_percent,
-        effective_from=row.effective_from,
-        effective_until=row.effective_until,
-        source=row.source,
         status=repo.row_status(row, on=on, current_ids=current_ids),
         superseded_at=row.superseded_at,
         superseded_by_sheet=row.superseded_by_sheet,
