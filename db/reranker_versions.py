@@ -47,6 +47,19 @@ def save_reranker_version(
     return row
 
 
+def renew_reranker_version(session: Session, *, version_id: str) -> bool:
+    """Make a stored weight set the newest again (it was trained again on the same
+    inputs, so "latest" should serve it, not one trained in between); False when there
+    is none with this id."""
+    row = get_reranker_version(session, version_id=version_id)
+    if row is None:
+        return False
+    with translating(f"renewing reranker version {version_id!r}"):
+        row.created_at = utcnow()
+        session.flush()
+    return True
+
+
 def get_reranker_version(session: Session, *, version_id: str) -> RerankerVersion | None:
     """The stored weight set with this id, or None."""
     with translating(f"reading reranker version {version_id!r}"):

@@ -7,9 +7,10 @@ voted query's retrieved candidates, the passages the votes approved (cited in an
 approved answer, or matched to an agent's correction) rank first. It only rescores
 candidates; the index and the embedding model stay as they are.
 
-Weight sets are stored in SQL (`reranker_versions`) with their validation metrics;
-"latest" serves the newest one that did not make validation worse, and settings can
-name any version (rollback) or "off".
+Weight sets are stored in SQL (`reranker_versions`) with their validation metrics,
+under a version id that digests what they were trained on (training again on the same
+votes and index names the same version); "latest" serves the newest accepted one, and
+settings can name any version (rollback) or "off".
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class AdapterExample:
     `targets` are non-negative weights on the candidates that answer the query, summing
     to 1; `weight` is the vote's weight (rater kind and budget); `group` (the answer's
     conversation, else the answer) decides the train/validation split, so a
-    conversation's votes are never on both sides, as in the dataset export.
+    conversation's votes are never on both sides, as in the dataset export. `vote` (the
+    answer and rater) and `keys` (the candidates' chunk keys) name what the example was
+    built from, for the adapter's version id.
     """
 
     query: Vector
@@ -79,6 +82,8 @@ class AdapterExample:
     targets: npt.NDArray[np.float32]
     weight: float
     group: str = ""
+    vote: str = ""
+    keys: tuple[int, ...] = ()
 
 
 def fit_adapter(
@@ -191,6 +196,23 @@ def load_adapter(
     return Adapter(row.id, row.embedding_model, matrix.astype(np.float32))
 
 
+def _inputs_digest(
+    embedding_model: str, params: dict[str, Any], examples: Sequence[AdapterExample]
+) -> str:
+    """A digest of what an adapter is trained on: the model, the parameters and, per
+    example, the vote, its candidates and targets. Not of the fitted weights: those
+    differ in the last float bits between identical runs, and the same votes on the same
+    index should name the same version."""
+    digest = hashlib.sha256(repr((ADAPTER_KIND, embedding_model, sorted(params.items()))).encode())
+    lines = sorted(
+        repr((e.vote, e.group, e.keys, [round(float(t), 6) for t in e.targets], round(e.weight, 6)))
+        for e in examples
+    )
+    for line in lines:
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
 def _is_validation(group: str, fraction: float, seed: int) -> bool:
     digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
@@ -245,6 +267,8 @@ def build_examples(
                 targets=targets / targets.sum(),
                 weight=weight(vote),
                 group=vote.conversation_id or vote.answer_id,
+                vote=f"{vote.answer_id}:{vote.rater}",
+                keys=tuple(k for k, _ in ranked),
             )
         )
     return examples
@@ -285,8 +309,8 @@ def train_adapter(
     train = [e for e in examples if not _is_validation(e.group, validation_fraction, seed)]
     params = {"gamma": gamma, "reg": reg, "epochs": epochs, "depth": depth, "seed": seed}
     matrix = fit_adapter(train, gamma=gamma, reg=reg, epochs=epochs, seed=seed)
-    digest = hashlib.sha256(matrix.tobytes() + repr(sorted(params.items())).encode()).hexdigest()
-    adapter = Adapter(f"adapter-{digest[:12]}", embedder.name, matrix)
+    version = f"adapter-{_inputs_digest(embedder.name, params, examples)[:12]}"
+    adapter = Adapter(version, embedder.name, matrix)
     before = mean_reciprocal_rank(validation, None, gamma)
     after = mean_reciprocal_rank(validation, adapter, gamma)
     metrics = {
@@ -297,7 +321,7 @@ def train_adapter(
         "accepted": after >= before - tolerance,
     }
     with sessions.begin() as session:
-        if repo.get_reranker_version(session, version_id=adapter.version) is None:
+        if not repo.renew_reranker_version(session, version_id=adapter.version):
             repo.save_reranker_version(
                 session,
                 version_id=adapter.version,

@@ -134,6 +134,26 @@ def test_training_from_votes_stores_a_version_the_reranker_serves(
         assert reranker.adapter is not None and reranker.adapter.version == report["version"]
         assert reranker.version.endswith("+" + report["version"])
 
+        # The version names the inputs: the same votes give the same version, one more
+        # vote a new one, and withdrawing it brings the first back as the one served.
+        def train() -> str:
+            again = reranker.train(index.search, min_examples=3, epochs=5, validation_fraction=0.0)
+            assert again["accepted"] is True
+            return str(again["version"])
+
+        assert train() == report["version"]
+        (hit,) = index.search(SearchRequest(query="wire fees", k=1), embedder.embed_query("wire"))
+        extra = store_answer(session_factory, "what does a wire cost", [(hit.doc_id, 1, hit.key)])
+        service.vote(extra, Vote("up", "agent", "a-1"))
+        newer = train()
+        assert newer != report["version"]
+        assert reranker.adapter is not None and reranker.adapter.version == newer
+        assert service.withdraw(extra, rater_kind="agent", rater_id="a-1")
+        assert train() == report["version"]
+        assert reranker.adapter is not None and reranker.adapter.version == report["version"]
+        with session_factory() as session:
+            assert {r.id for r in list_reranker_versions(session)} == {report["version"], newer}
+
         # Validation holds out whole conversations (seeded ids give a seeded split).
         with session_factory() as session:
             votes = training_votes(session)
