@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final, TypeVar
 
-from bot.rates.matcher import find_term_months, match_products, mentions_term
+from bot.rates.matcher import arm_structure, find_term_months, match_products, mentions_term
 from bot.rates.types import (
     RateAnswer,
     RateChoice,
@@ -297,6 +297,8 @@ def _options(query: RateQuery, groups: dict[Group, list[R]]) -> RateAnswer:
 
 
 def _asked_for(query: RateQuery, products: Sequence[str]) -> str:
+    if query.arm is not None and not products:
+        return f"a {query.arm} ARM"
     if len(products) == 1:
         name = display_product(products[0])
     elif query.product_hint:
@@ -346,6 +348,12 @@ def answer_rate_question(
         candidates = _narrow(candidates, (r for r in candidates if _is_adjustable(r.product)))
     if not candidates:
         return _none(query, products, {})
+    if query.arm is not None:
+        # A 5/1 ARM is not a 7/6 ARM: never quote one for the other.
+        shaped = [row for row in candidates if arm_structure(row.product) == query.arm]
+        if not shaped:
+            return _none(query, [], _groups(candidates))
+        candidates = shaped
     if query.term_months is not None:
         termed = [row for row in candidates if _months(row) == query.term_months]
         if not termed:

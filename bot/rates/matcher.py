@@ -97,6 +97,7 @@ _TERM_IN_TEXT: Final = re.compile(
 )
 _FIXED: Final = re.compile(r"\bfixed\b")
 _ADJUSTABLE: Final = re.compile(r"\b(adjustable|variable|arms?|\d+ ?/ ?\d+)\b")
+_ARM: Final = re.compile(r"\b(\d+) ?/ ?(\d+)\b")  # "5/1 ARM", "7 / 6"
 # Words that say nothing about which product is meant.
 _STOPWORD_TEXT: Final = """
     a about account accounts am an and any are at be best can current currently do does for
@@ -193,7 +194,14 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
         fixed=fixed,
         adjustable=adjustable,
         keywords=tuple(keywords),
+        arm=arm_structure(normalized),
     )
+
+
+def arm_structure(text: str) -> str | None:
+    """The adjustable-rate structure `text` names ("5/1" in "a 5/1 ARM"), or None."""
+    match = _ARM.search(normalize_text(text))
+    return f"{int(match[1])}/{int(match[2])}" if match else None
 
 
 def match_products(query: RateQuery, products: Iterable[str]) -> list[str]:
@@ -224,6 +232,7 @@ def mentions_term(product: str, months: int) -> bool:
 
 __all__ = [
     "PRODUCT_SYNONYMS",
+    "arm_structure",
     "detect_rate_question",
     "find_term_months",
     "match_products",

@@ -47,7 +47,8 @@ class RateQuery:
     `product_hint` is a product family from the synonym table ("mortgage", "cd",
     "savings", "heloc", "auto loan", ...) or None; `keywords` are the question's other
     content words ("high", "yield", "jumbo"), matched against the stored product names;
-    `term_months` the term asked for; `wants` the number asked for.
+    `term_months` the term asked for; `wants` the number asked for; `arm` an
+    adjustable-rate structure asked for ("5/1": fixed 5 years, then adjusting yearly).
     """
 
     text: str
@@ -57,6 +58,7 @@ class RateQuery:
     fixed: bool = False
     adjustable: bool = False
     keywords: tuple[str, ...] = ()
+    arm: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -68,6 +70,7 @@ class RateQuery:
             "fixed": self.fixed,
             "adjustable": self.adjustable,
             "keywords": list(self.keywords),
+            "arm": self.arm,
         }
 
 

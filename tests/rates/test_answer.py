@@ -220,6 +220,16 @@ def test_missing_term_says_so_and_offers_the_terms_that_exist() -> None:
     assert [c.term_months for c in answer.choices] == [6, 12, 24, 60]
 
 
+@pytest.mark.parametrize("question", ["What is the rate for a 5/1 ARM?", "5 / 1 arm rates"])
+def test_an_arm_we_do_not_offer_is_not_quoted_with_another_arms_rate(question: str) -> None:
+    answer = ask(question)
+    assert answer.kind == "none" and answer.quotes == ()
+    assert answer.text.startswith("We don't have a current rate for a 5/1 ARM, so I can't quote")
+    assert not percents(answer.text)
+    assert [c.label for c in answer.choices] == ["30-year 7/6 ARM mortgage"]
+    assert ask("What is the rate for a 7/6 ARM?").kind == "quoted"
+
+
 def test_unknown_product_is_none() -> None:
     answer = ask("auto loan rates")
     assert answer.kind == "none"

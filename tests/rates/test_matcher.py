@@ -158,4 +158,5 @@ def test_query_to_dict() -> None:
         "fixed": False,
         "adjustable": False,
         "keywords": ["a"],
+        "arm": None,
     }
