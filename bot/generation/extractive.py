@@ -1,9 +1,9 @@
 """The extractive composer: the default generator, grounded by construction.
 
 It needs no generative model. The answer is made of whole sentences copied from the top
-passages, the ones most similar to the question, each followed by the ``[n]`` of its
-passage. Wording and numbers are never changed, so every figure in the answer is in a
-cited source.
+passages, the ones most similar to the question (read under their passage's heading),
+each followed by the ``[n]`` of its passage. Wording and numbers are never changed, so
+every figure in the answer is in a cited source.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ import numpy as np
 from bot.generation.types import Generation, GenerationRequest, Passage, parse_citations
 from retrieval.types import Embedder, Matrix
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 """Bumped whenever the selection rules change, so stored answers say which rules made them."""
-
-_DUPLICATE_SIMILARITY = 0.92  # overlapping chunks repeat sentences; MiniLM scores them ~0.95+
 
 # A sentence ends at . ! or ? (plus closing quotes or brackets) followed by whitespace and
 # something that can start a sentence. Decimals ("6.125%") never match: no space follows.
@@ -36,6 +34,15 @@ _ABBREVIATIONS = frozenset([
     "ave", "blvd", "apt", "ext", "tel", "acct", "min", "max", "ref", "incl", "attn",
 ])
 # fmt: on
+# A sentence that opens by pointing back at the one before ("Otherwise the CD renews",
+# "Below that balance ...", "We then cancel the card") means nothing on its own.
+_DEPENDENT = re.compile(
+    r"^(?:otherwise|however|also|then|this|that|these|those|it|its|they|their|such"
+    r"|if so|if not|in that case|(?:below|above|after|before|under|over) (?:that|this|it)"
+    r"|\w+ then)\b",
+    re.IGNORECASE,
+)
+_CELL = " | "  # parsers emit one table row per line, cells joined by this
 
 
 @lru_cache(maxsize=4096)
@@ -70,6 +77,37 @@ class _Candidate:
     position: int  # index of the sentence in its passage
     passage: Passage
     text: str
+    label: bool = False  # a table's header row: names columns, states nothing
+
+    @property
+    def scored_text(self) -> str:
+        """What is compared with the question: the sentence under its passage's heading
+        ("Debit and credit card help > My card was lost or stolen: Freezing stops new
+        purchases immediately."), so a sentence of the section that answers the question
+        is not lost for not repeating the question's words."""
+        heading = self.passage.heading
+        return f"{heading}: {self.text}" if heading else self.text
+
+    @property
+    def dependent(self) -> bool:
+        return _DEPENDENT.match(self.text) is not None
+
+
+def _candidates(rank: int, passage: Passage) -> list[_Candidate]:
+    sentences = split_sentences(passage.text)
+    return [
+        _Candidate(
+            rank,
+            position,
+            passage,
+            sentence,
+            label=_CELL in sentence
+            and (position == 0 or _CELL not in sentences[position - 1])
+            and position + 1 < len(sentences)
+            and _CELL in sentences[position + 1],
+        )
+        for position, sentence in enumerate(sentences)
+    ]
 
 
 class ExtractiveComposer:
@@ -77,31 +115,35 @@ class ExtractiveComposer:
 
     For the first `max_passages` passages (in the order given, best first) it splits
     the text into sentences, scores each by cosine similarity to the question (the
-    embedder's vectors are L2-normalised, so a dot product), and keeps at most
-    `max_sentences` of them whose score is at least `min_similarity`:
+    embedder's vectors are L2-normalised, so a dot product) of the sentence read under
+    its passage's heading, and keeps at most `max_sentences` of them whose score is at
+    least `min_similarity`:
 
     1. the best sentence of the first passage, when it passes the threshold (the
        retriever ranked that passage first, so the answer starts from it);
     2. then the highest-scoring remaining sentences whose score is within
-       `relative_margin` of the best sentence's (0.15 keeps answers to the point on
+       `relative_margin` of the best sentence's (0.2 keeps answers to the point on
        the demo knowledge base: the weaker sentences are about something else),
-       skipping near-duplicates (cosine above 0.92: overlapping chunks repeat
-       sentences).
+       skipping repeats (overlapping chunks repeat a sentence, or the part of it
+       before or after a chunk boundary: a sentence contained in one already kept).
 
-    The kept sentences are ordered by passage rank, then position in the passage, and
-    each is followed by ``[n]``. When nothing passes the threshold the text is empty
-    and the caller abstains. Sentence vectors are cached (`cache_size` sentences), so
-    passages seen before cost one question embedding.
+    A sentence that opens by pointing back ("Otherwise ...", "We then ...") comes with
+    the sentences before it up to one that stands alone, or not at all when they do
+    not fit; a table's header row is never an answer of its own. The kept sentences
+    are ordered by passage rank, then position in the passage, and each is followed by
+    ``[n]``. When nothing passes the threshold the text is empty and the caller
+    abstains. Sentence vectors are cached (`cache_size` sentences), so passages seen
+    before cost one question embedding.
     """
 
     def __init__(
         self,
         embedder: Embedder,
         *,
-        max_sentences: int = 3,
+        max_sentences: int = 4,
         max_passages: int = 3,
         min_similarity: float = 0.25,
-        relative_margin: float = 0.15,
+        relative_margin: float = 0.2,
         cache_size: int = 4096,
     ) -> None:
         if max_sentences < 1:
@@ -137,15 +179,15 @@ class ExtractiveComposer:
     def generate(self, request: GenerationRequest) -> Generation:
         """Compose the answer; empty text when no sentence is similar enough."""
         candidates = [
-            _Candidate(rank, position, passage, sentence)
+            candidate
             for rank, passage in enumerate(request.passages[: self._max_passages])
-            for position, sentence in enumerate(split_sentences(passage.text))
+            for candidate in _candidates(rank, passage)
         ]
         if not candidates or not request.question.strip():
             return self._generation("", request)
-        vectors = self._vectors([c.text for c in candidates])
+        vectors = self._vectors([c.scored_text for c in candidates])
         scores = vectors @ self._embedder.embed_query(request.question)
-        chosen = self._select(candidates, vectors, scores)
+        chosen = self._select(candidates, scores)
         parts = [f"{c.text} [{c.passage.number}]" for c in sorted(chosen, key=_reading_order)]
         return self._generation(" ".join(parts), request)
 
@@ -161,26 +203,46 @@ class ExtractiveComposer:
             version=self.version,
         )
 
-    def _select(
-        self, candidates: Sequence[_Candidate], vectors: Matrix, scores: np.ndarray
-    ) -> list[_Candidate]:
+    def _select(self, candidates: Sequence[_Candidate], scores: np.ndarray) -> list[_Candidate]:
         ranked = [int(i) for i in np.argsort(-scores, kind="stable")]
-        eligible = [i for i in ranked if scores[i] >= self._min_similarity]
+        eligible = [
+            i for i in ranked if scores[i] >= self._min_similarity and not candidates[i].label
+        ]
         if not eligible:
             return []
         first = next((i for i in eligible if candidates[i].rank == 0), None)
-        cutoff = float(scores[eligible[0]]) - self._relative_margin
+        best = float(scores[eligible[0]])
         order = [first] if first is not None else []
-        order += [i for i in eligible if i != first and scores[i] >= cutoff]
+        order += [
+            i
+            for i in eligible
+            if i != first
+            and scores[i] >= best - self._relative_margin * (1 if candidates[i].rank == 0 else 0.5)
+        ]
         picked: list[int] = []
+
+        def repeated(i: int) -> bool:
+            text = candidates[i].text
+            return any(text in candidates[j].text or candidates[j].text in text for j in picked)
+
         for i in order:
             if len(picked) == self._max_sentences:
                 break
-            if any(float(vectors[i] @ vectors[j]) > _DUPLICATE_SIMILARITY for j in picked):
+            if i in picked or repeated(i):
                 continue
-            if any(candidates[i].text == candidates[j].text for j in picked):
-                continue
-            picked.append(i)
+            group = [i]  # the sentence and the ones before it that it points back to
+            # A passage's first sentence stands alone: what it points to is the heading
+            # or the question ("What is a HELOC?" "It lets homeowners borrow ...").
+            while candidates[group[0]].dependent and candidates[group[0]].position > 0:
+                before = group[0] - 1
+                if before in picked:
+                    break
+                if repeated(before):
+                    group = []  # what it points back to is shown elsewhere, not before it
+                    break
+                group.insert(0, before)
+            if group and len(picked) + len(group) <= self._max_sentences:
+                picked += group
         return [candidates[i] for i in picked]
 
     def _vectors(self, sentences: Sequence[str]) -> Matrix:

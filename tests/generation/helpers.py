@@ -5,7 +5,14 @@ from __future__ import annotations
 from bot.generation.types import Passage
 
 
-def passage(number: int, text: str, *, title: str = "Harbor home loans", key: int = 0) -> Passage:
+def passage(
+    number: int,
+    text: str,
+    *,
+    title: str = "Harbor home loans",
+    key: int = 0,
+    section: tuple[str, ...] = (),
+) -> Passage:
     """A passage numbered `number` with the given text (ids derived from the number)."""
     return Passage(
         number=number,
@@ -13,7 +20,7 @@ def passage(number: int, text: str, *, title: str = "Harbor home loans", key: in
         version=1,
         chunk_key=key or number,
         title=title,
-        section_path=(),
+        section_path=section,
         text=text,
         score=1.0 / max(number, 1),
     )
