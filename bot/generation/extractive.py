@@ -43,6 +43,9 @@ _DEPENDENT = re.compile(
     re.IGNORECASE,
 )
 _CELL = " | "  # parsers emit one table row per line, cells joined by this
+# A sentence of a lower-ranked passage must come twice as close to the best sentence as
+# one of the first passage: the retriever put the first passage's section on top.
+_OTHER_PASSAGE_MARGIN = 0.5
 
 
 @lru_cache(maxsize=4096)
@@ -101,13 +104,20 @@ def _candidates(rank: int, passage: Passage) -> list[_Candidate]:
             position,
             passage,
             sentence,
-            label=_CELL in sentence
-            and (position == 0 or _CELL not in sentences[position - 1])
-            and position + 1 < len(sentences)
-            and _CELL in sentences[position + 1],
+            label=_is_header_row(sentences, position),
         )
         for position, sentence in enumerate(sentences)
     ]
+
+
+def _is_header_row(sentences: Sequence[str], position: int) -> bool:
+    """A table row with no row above it and one below: the table's header."""
+    return (
+        _CELL in sentences[position]
+        and (position == 0 or _CELL not in sentences[position - 1])
+        and position + 1 < len(sentences)
+        and _CELL in sentences[position + 1]
+    )
 
 
 class ExtractiveComposer:
@@ -122,8 +132,9 @@ class ExtractiveComposer:
     1. the best sentence of the first passage, when it passes the threshold (the
        retriever ranked that passage first, so the answer starts from it);
     2. then the highest-scoring remaining sentences whose score is within
-       `relative_margin` of the best sentence's (0.2 keeps answers to the point on
-       the demo knowledge base: the weaker sentences are about something else),
+       `relative_margin` of the best sentence's, half that for sentences of the other
+       passages (0.2 keeps answers to the point on the demo knowledge base: the weaker
+       sentences are about something else),
        skipping repeats (overlapping chunks repeat a sentence, or the part of it
        before or after a chunk boundary: a sentence contained in one already kept).
 
@@ -214,10 +225,7 @@ class ExtractiveComposer:
         best = float(scores[eligible[0]])
         order = [first] if first is not None else []
         order += [
-            i
-            for i in eligible
-            if i != first
-            and scores[i] >= best - self._relative_margin * (1 if candidates[i].rank == 0 else 0.5)
+            i for i in eligible if i != first and scores[i] >= best - self._margin(candidates[i])
         ]
         picked: list[int] = []
 
@@ -228,7 +236,7 @@ class ExtractiveComposer:
         for i in order:
             if len(picked) == self._max_sentences:
                 break
-            if i in picked or repeated(i):
+            if repeated(i):  # also true when already picked (as context of another)
                 continue
             group = [i]  # the sentence and the ones before it that it points back to
             # A passage's first sentence stands alone: what it points to is the heading
@@ -244,6 +252,10 @@ class ExtractiveComposer:
             if group and len(picked) + len(group) <= self._max_sentences:
                 picked += group
         return [candidates[i] for i in picked]
+
+    def _margin(self, candidate: _Candidate) -> float:
+        share = 1.0 if candidate.rank == 0 else _OTHER_PASSAGE_MARGIN
+        return self._relative_margin * share
 
     def _vectors(self, sentences: Sequence[str]) -> Matrix:
         """Sentence vectors, embedding only those not cached, in one batch."""
