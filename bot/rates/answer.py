@@ -297,7 +297,7 @@ def _options(query: RateQuery, groups: dict[Group, list[R]]) -> RateAnswer:
 
 
 def _asked_for(query: RateQuery, products: Sequence[str]) -> str:
-    if query.arm is not None and not products:
+    if query.arm is not None and all(arm_structure(p) != query.arm for p in products):
         return f"a {query.arm} ARM"
     if len(products) == 1:
         name = display_product(products[0])
@@ -352,7 +352,7 @@ def answer_rate_question(
         # A 5/1 ARM is not a 7/6 ARM: never quote one for the other.
         shaped = [row for row in candidates if arm_structure(row.product) == query.arm]
         if not shaped:
-            return _none(query, [], _groups(candidates))
+            return _none(query, sorted({r.product for r in candidates}), _groups(candidates))
         candidates = shaped
     if query.term_months is not None:
         termed = [row for row in candidates if _months(row) == query.term_months]
