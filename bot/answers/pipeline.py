@@ -36,7 +36,7 @@ from bot.answers.convert import (
     passage_from_hit,
     result_from_dict,
 )
-from bot.answers.rewrite import rewrite_followup
+from bot.answers.rewrite import chosen_question, rewrite_followup
 from bot.answers.store import Draft, open_conversation, store_answer
 from bot.answers.types import AnswerResult, Citation, StreamEvent
 from bot.generation.grounding import check_grounding
@@ -51,13 +51,13 @@ log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{8,36}$")
 
+HANDOFF_OFFER = "Would you like me to connect you with a person?"
 ABSTAIN_TEXT = (
     "I'm sorry, our knowledge base doesn't cover that, and I won't guess about your "
-    "money. Would you like me to connect you with a person?"
+    f"money. {HANDOFF_OFFER}"
 )
 NO_RATE_TEXT = (
-    "I don't have a current published rate for that, so I can't quote one. "
-    "Would you like me to connect you with a person?"
+    f"I don't have a current published rate for that, so I can't quote one. {HANDOFF_OFFER}"
 )
 
 
@@ -139,8 +139,12 @@ class AnswerPipeline:
             )
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        conversation_id, history = open_conversation(self._sessions, conversation_id, channel)
-        rewritten = rewrite_followup(message, [t.text for t in history if t.role == "user"])
+        conversation_id, history, offered = open_conversation(
+            self._sessions, conversation_id, channel
+        )
+        rewritten = chosen_question(message, offered) or rewrite_followup(
+            message, [t.text for t in history if t.role == "user"]
+        )
         today = self._today()
 
         with self._sessions() as session:
@@ -195,6 +199,8 @@ class AnswerPipeline:
                 log.error("rate answer failed the grounding guard: %s", report.unsupported)
                 return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
             return Draft("rate", answer.text, citations, 1.0, False, trace, "rates", "1", [])
+        if answer.choices:  # the next message may be a click on one of them
+            trace["choice_queries"] = {c.label: c.query for c in answer.choices}
         if answer.status == "options":
             return Draft(
                 "clarification",
@@ -207,7 +213,21 @@ class AnswerPipeline:
                 "1",
                 [c.label for c in answer.choices],
             )
-        return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+        # "none": the rate module says what we do not have, in words and terms only (the
+        # guard checks that against the offered rows and the question it echoes), and
+        # offers what we do have.
+        report = check_grounding(answer.text, [*(s.text for s in answer.sources), query.text])
+        trace["grounding"] = grounding_trace(report)
+        if not report.ok:
+            log.error("rate 'none' answer failed the grounding guard: %s", report.unsupported)
+            return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+        if answer.choices:
+            choices = [c.label for c in answer.choices]
+            return Draft(
+                "clarification", answer.text, citations, 1.0, False, trace, "rates", "1", choices
+            )
+        text = f"{answer.text} {HANDOFF_OFFER}"
+        return Draft("abstain", text, [], 0.0, True, trace, "rates", "1", [])
 
     def _knowledge(
         self, query: str, history: Sequence[Turn], today: dt.date, timings: dict[str, float]

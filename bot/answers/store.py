@@ -32,9 +32,10 @@ class Draft:
 
 def open_conversation(
     sessions: sessionmaker[Session], conversation_id: str | None, channel: str
-) -> tuple[str, list[Turn]]:
-    """The conversation's id, and its last 10 messages as turns, oldest first; a new
-    conversation of `channel` when `conversation_id` is None or not stored yet."""
+) -> tuple[str, list[Turn], dict[str, str]]:
+    """The conversation's id, its last 10 messages as turns, oldest first, and the
+    choices its last answer offered (`offered_choices`); a new conversation of
+    `channel` when `conversation_id` is None or not stored yet."""
     with sessions.begin() as session:
         conversation = (
             convo_repo.get_conversation(session, conversation_id=conversation_id)
@@ -47,7 +48,26 @@ def open_conversation(
             )
         messages = convo_repo.recent_messages(session, conversation_id=conversation.id, limit=10)
         history = [Turn(role=m.role, text=m.text) for m in messages]  # type: ignore[arg-type]
-        return conversation.id, history
+        last = messages[-1] if messages else None
+        offered: dict[str, str] = {}
+        if last is not None and last.role == "assistant" and last.answer_id:
+            answer = convo_repo.get_answer(session, answer_id=last.answer_id)
+            offered = offered_choices(answer.trace if answer is not None else None)
+        return conversation.id, history, offered
+
+
+def offered_choices(trace: dict[str, Any] | None) -> dict[str, str]:
+    """{label: the question it stands for} of the choices an answer offered.
+
+    The widget and the console send a choice's label ("everyday savings") as the next
+    message; the pipeline asks the question it stands for ("everyday savings rate"),
+    which a label alone often is not. Answers stored before choices carried their
+    questions offer none.
+    """
+    queries = (trace or {}).get("choice_queries")
+    if not isinstance(queries, dict):
+        return {}
+    return {str(label): str(query) for label, query in queries.items()}
 
 
 def store_answer(

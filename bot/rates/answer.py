@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Final, TypeVar
 
 from bot.rates.matcher import arm_structure, find_term_months, match_products, mentions_term
@@ -297,31 +298,63 @@ def _options(query: RateQuery, groups: dict[Group, list[R]]) -> RateAnswer:
 
 
 def _asked_for(query: RateQuery, products: Sequence[str]) -> str:
+    """What the question asked for, with its article: "a 5/1 ARM", "an 18-month
+    certificate of deposit", "that product"."""
     if query.arm is not None and all(arm_structure(p) != query.arm for p in products):
         return f"a {query.arm} ARM"
     if len(products) == 1:
         name = display_product(products[0])
     elif query.product_hint:
         name = _FAMILY_LABELS.get(query.product_hint, query.product_hint)
+        if query.fixed and "fixed" not in name:
+            name = f"fixed {name}"
     else:
-        name = "that product"
-    if query.term_months is None or mentions_term(name, query.term_months):
-        return name
-    if name == "that product":
-        return f"a {_term_adjective(query.term_months)} term"
-    return f"{_term_adjective(query.term_months)} {name}"
+        return (
+            "that product"
+            if query.term_months is None
+            else f"a {_term_adjective(query.term_months)} term"
+        )
+    if query.term_months is not None and not mentions_term(name, query.term_months):
+        name = f"{_term_adjective(query.term_months)} {name}"
+    return f"{_article(name)} {name}"
+
+
+# Numbers and acronym letters whose spoken form starts with a vowel sound ("an 8-year",
+# "an 11-month", "an IRA", "an HSA"); "a HELOC" is said as a word.
+_AN_NUMBER: Final = re.compile(r"^(8\d*|11|18)\b")
+_AN_LETTERS: Final = frozenset("AEFHILMNORSX")
+
+
+def _article(name: str) -> str:
+    """ "a" or "an" for `name`, by how it is said."""
+    first = name.split(" ", 1)[0].split("-", 1)[0]
+    if first[:1].isdigit():
+        return "an" if _AN_NUMBER.match(first) else "a"
+    if first.isupper() and first.lower() in _ACRONYMS and first != "HELOC":
+        return "an" if first[0] in _AN_LETTERS else "a"
+    return "an" if first[:1].lower() in "aeio" else "a"
 
 
 def _none(
     query: RateQuery, products: Sequence[str], alternatives: dict[Group, list[R]]
 ) -> RateAnswer:
     text = f"We don't have a current rate for {_asked_for(query, products)}, so I can't quote one."
-    clarify = None
-    choices: list[RateChoice] = []
-    if alternatives:
-        clarify, choices = _choices(query, alternatives)
-        text += f" {clarify}"
-    return RateAnswer(kind="none", text=text, query=query, clarify=clarify, choices=tuple(choices))
+    if not alternatives:
+        return RateAnswer(kind="none", text=text, query=query)
+    clarify, choices = _choices(query, alternatives)
+    if len(choices) == 1:  # "Which one are you interested in: X?" with one X reads oddly
+        clarify = f"Would you like the rate for our {choices[0].label} instead?"
+    # The alternatives are offered, not quoted: their rows are the sources of the terms
+    # and names the clarifying question mentions.
+    rows = [row for members in alternatives.values() for row in members]
+    return RateAnswer(
+        kind="none",
+        text=f"{text} {clarify}",
+        query=query,
+        sources=_sources(rows),
+        clarify=clarify,
+        choices=tuple(choices),
+    )
 
 
 def _narrow(rows: list[R], keep: Iterable[R]) -> list[R]:
@@ -339,7 +372,28 @@ def answer_rate_question(
     a clarifying question when several do, "none" when no current row matches (the
     text says so and quotes no number; `choices` offer other terms of the product).
     """
-    current = current_rows(rows, today=today)
+    answer = _answer(query, current_rows(rows, today=today))
+    note = _period_note(query.period, today)
+    return answer if note is None else replace(answer, text=f"{note} {answer.text}")
+
+
+_YEAR: Final = re.compile(r"\b(?:19|20)\d\d\b")
+_FUTURE: Final = re.compile(r"\b(?:next|forecasts?|predictions?|predict|outlook)\b")
+
+
+def _period_note(period: str | None, today: dt.date) -> str | None:
+    """What the answer says first when the question names another time than today."""
+    if period is None:
+        return None
+    year = _YEAR.search(period)
+    if year is not None and int(year[0]) == today.year:
+        return None  # "rates in 2026" in 2026: today's rates are this year's
+    if _FUTURE.search(period) or (year is not None and int(year[0]) > today.year):
+        return "I can only quote today's rates and can't say what future rates will be."
+    return "I can only quote today's rates; I don't have past rates to give."
+
+
+def _answer(query: RateQuery, current: list[R]) -> RateAnswer:
     products = match_products(query, {row.product for row in current})
     candidates = [row for row in current if row.product in products]
     if query.fixed:

@@ -95,6 +95,16 @@ _TERM_IN_TEXT: Final = re.compile(
     _NUMBER + r"\s*-?\s*(?P<unit>years?|yrs?|months?|mos?)\b"
     r"|(?P<n2>\d{1,3})(?P<unit2>y|m)\b"
 )
+# A time other than today ("last year", "in 2024", "next month"): only today's rows are
+# ever quoted, and the answer says so (see `RateQuery.period`).
+_PERIOD: Final = re.compile(
+    r"\b(?:(?:last|previous|past|prior|next) (?:year|month|week|quarter|spring|summer|fall"
+    r"|autumn|winter)"
+    r"|(?:a|one|two|three|four|five|six|ten|twelve|\d{1,2}|few|couple of) (?:years?|months?"
+    r"|weeks?) ago"
+    r"|(?:in|for|during|back in|since) (?:19|20)\d\d"
+    r"|historical|history|used to (?:be|pay|earn|get)|forecasts?|predictions?|predict|outlook)\b"
+)
 _FIXED: Final = re.compile(r"\bfixed\b")
 _ADJUSTABLE: Final = re.compile(r"\b(adjustable|variable|arms?|\d+ ?/ ?\d+)\b")
 _ARM: Final = re.compile(r"\b(\d+) ?/ ?(\d+)\b")  # "5/1 ARM", "7 / 6"
@@ -169,6 +179,9 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
     normalized = normalize_text(text)
     if not normalized or _NOT_RATE.search(normalized):
         return None
+    period = _PERIOD.search(normalized)
+    if period is not None:  # "2 years ago" is not a 2-year term, "last" not a product word
+        normalized = " ".join(_PERIOD.sub(" ", normalized).split())
     families = product_families(normalized)
     words = _words(normalized)
     pays = bool(_PAYS.search(normalized)) and any(f in _DEPOSITS for f in families)
@@ -195,6 +208,7 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
         adjustable=adjustable,
         keywords=tuple(keywords),
         arm=arm_structure(normalized),
+        period=period[0] if period else None,
     )
 
 

@@ -48,7 +48,9 @@ class RateQuery:
     "savings", "heloc", "auto loan", ...) or None; `keywords` are the question's other
     content words ("high", "yield", "jumbo"), matched against the stored product names;
     `term_months` the term asked for; `wants` the number asked for; `arm` an
-    adjustable-rate structure asked for ("5/1": fixed 5 years, then adjusting yearly).
+    adjustable-rate structure asked for ("5/1": fixed 5 years, then adjusting yearly);
+    `period` a time other than today the question names ("last year", "in 2024", "next
+    month"), which the answer must say it cannot quote.
     """
 
     text: str
@@ -59,6 +61,7 @@ class RateQuery:
     adjustable: bool = False
     keywords: tuple[str, ...] = ()
     arm: str | None = None
+    period: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -71,6 +74,7 @@ class RateQuery:
             "adjustable": self.adjustable,
             "keywords": list(self.keywords),
             "arm": self.arm,
+            "period": self.period,
         }
 
 
@@ -163,8 +167,9 @@ class RateAnswer:
       with "as of <effective_from>" and the source;
     - "options": several products or terms match; `text` lists them (with their numbers
       when there are few) and ends with `clarify`; `choices` are the options;
-    - "none": no current row matches; `text` says so and quotes nothing. `choices` may
-      offer the current alternatives (for example the terms that do exist).
+    - "none": no current row matches; `text` says so and quotes no rate. `choices` may
+      offer the current alternatives (for example the terms that do exist); `sources`
+      are then their rows, which the offered names and terms come from.
     """
 
     kind: RateAnswerKind

@@ -76,6 +76,69 @@ def test_follow_up_uses_the_conversation(pipeline: AnswerPipeline, runtime: Runt
         assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
 
 
+def test_a_rate_we_do_not_have_offers_the_ones_we_do(
+    pipeline: AnswerPipeline, runtime: Runtime
+) -> None:
+    result = pipeline.answer("What is the 18 month CD rate?")
+    assert result.kind == "clarification" and not result.handoff_suggested
+    assert result.text == (
+        "We don't have a current rate for an 18-month certificate of deposit, so I can't "
+        "quote one. Which term are you interested in: 6, 12, 24 or 60 months?"
+    )
+    assert result.choices == ["6 months", "12 months", "24 months", "60 months"]
+    assert [c.kind for c in result.citations] == ["rate"] * 4
+    with runtime.sessions() as session:
+        stored = convo_repo.get_answer(session, answer_id=result.answer_id)
+        assert stored is not None and stored.trace["grounding"]["ok"]
+    # A click on a choice sends its label; the question it stands for is answered.
+    chosen = pipeline.answer("12 months", conversation_id=result.conversation_id)
+    assert chosen.kind == "rate"
+    assert chosen.text.startswith("Our 12-month certificate of deposit rate is 3.90%")
+
+
+def test_a_rate_we_do_not_have_and_nothing_like_it_hands_off(pipeline: AnswerPipeline) -> None:
+    result = pipeline.answer("auto loan rates")
+    assert result.kind == "abstain" and result.handoff_suggested
+    assert result.text == (
+        "We don't have a current rate for an auto loan, so I can't quote one. "
+        "Would you like me to connect you with a person?"
+    )
+    assert result.citations == [] and result.choices == []
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "expected"),
+    [
+        # Product labels carry no rate word: the choice's question does.
+        ("what are your rates?", "Everyday savings", "Our everyday savings rate is 0.50%"),
+        ("what are your rates?", "12-month certificate of deposit.", "Our 12-month certificate"),
+        ("What is the rate for a 5/1 ARM?", "yes please", "Our 30-year 7/6 ARM mortgage rate"),
+    ],
+)
+def test_a_chosen_option_gets_its_rate(
+    pipeline: AnswerPipeline, question: str, reply: str, expected: str
+) -> None:
+    first = pipeline.answer(question)
+    assert first.kind == "clarification"
+    second = pipeline.answer(reply, conversation_id=first.conversation_id)
+    assert second.kind == "rate" and second.text.startswith(expected), second.text
+
+
+def test_yes_picks_nothing_when_several_were_offered(pipeline: AnswerPipeline) -> None:
+    first = pipeline.answer("mortgage rates")
+    assert len(first.choices) > 1
+    assert pipeline.answer("yes", conversation_id=first.conversation_id).kind != "rate"
+
+
+def test_a_past_rate_question_gets_todays_rate_and_says_so(pipeline: AnswerPipeline) -> None:
+    result = pipeline.answer("What was the 30 year fixed rate last year?")
+    assert result.kind == "rate"
+    assert result.text.startswith(
+        "I can only quote today's rates; I don't have past rates to give. "
+        "Our 30-year fixed mortgage rate is 6.125%"
+    )
+
+
 def test_knowledge_answer_is_cited_and_traced(pipeline: AnswerPipeline, runtime: Runtime) -> None:
     result = pipeline.answer("How much does an outgoing international wire cost?")
     assert result.kind == "knowledge"

@@ -102,7 +102,7 @@ def test_no_fallback_to_an_expired_row() -> None:
     rows = [row(1, "auto loan", "5.99", start=dt.date(2026, 1, 1), until=dt.date(2026, 10, 31))]
     answer = ask("auto loan rate", rows)
     assert answer.kind == "none"
-    assert answer.text == "We don't have a current rate for auto loan, so I can't quote one."
+    assert answer.text == "We don't have a current rate for an auto loan, so I can't quote one."
     assert answer.quotes == () and answer.sources == () and answer.row_ids == []
     assert not percents(answer.text)
 
@@ -213,11 +213,38 @@ def test_missing_term_says_so_and_offers_the_terms_that_exist() -> None:
     answer = ask("18 month cd rate")
     assert answer.kind == "none"
     assert answer.text == (
-        "We don't have a current rate for 18-month certificate of deposit, so I can't quote "
-        "one. Which term are you interested in: 6, 12, 24 or 60 months?"
+        "We don't have a current rate for an 18-month certificate of deposit, so I can't "
+        "quote one. Which term are you interested in: 6, 12, 24 or 60 months?"
     )
-    assert answer.quotes == ()
+    assert answer.quotes == () and answer.row_ids == []
     assert [c.term_months for c in answer.choices] == [6, 12, 24, 60]
+    # The offered terms are cited from their rows, which are not quoted.
+    assert [s.row_id for s in answer.sources] == [13, 15, 16, 17]
+    assert not percents(answer.text)
+
+
+@pytest.mark.parametrize(
+    ("question", "asked_for"),
+    [
+        ("8 year cd rate", "an 8-year certificate of deposit"),
+        ("11 month cd rate", "an 11-month certificate of deposit"),
+        ("7 year fixed mortgage rate", "a 7-year fixed mortgage"),
+        ("What is the 20 year mortgage rate?", "a 20-year mortgage"),
+        ("heloc 10 year rate", "a 10-year home equity line of credit"),
+    ],
+)
+def test_what_we_do_not_have_is_named_as_asked(question: str, asked_for: str) -> None:
+    answer = ask(question)
+    assert answer.kind == "none"
+    assert answer.text.startswith(f"We don't have a current rate for {asked_for}, so I can't")
+
+
+def test_a_single_alternative_is_offered_as_a_yes_or_no_question() -> None:
+    answer = ask("heloc 10 year rate")
+    assert answer.text.endswith(
+        "Would you like the rate for our home equity line of credit instead?"
+    )
+    assert [c.query for c in answer.choices] == ["home equity line of credit rate"]
 
 
 @pytest.mark.parametrize("question", ["What is the rate for a 5/1 ARM?", "5 / 1 arm rates"])
@@ -227,7 +254,42 @@ def test_an_arm_we_do_not_offer_is_not_quoted_with_another_arms_rate(question: s
     assert answer.text.startswith("We don't have a current rate for a 5/1 ARM, so I can't quote")
     assert not percents(answer.text)
     assert [c.label for c in answer.choices] == ["30-year 7/6 ARM mortgage"]
+    assert answer.text.endswith("Would you like the rate for our 30-year 7/6 ARM mortgage instead?")
     assert ask("What is the rate for a 7/6 ARM?").kind == "quoted"
+
+
+@pytest.mark.parametrize(
+    ("question", "note"),
+    [
+        ("What was the 30 year fixed rate last year?", "past"),
+        ("30 year fixed rate 2 years ago", "past"),
+        ("historical 30 year fixed mortgage rates", "past"),
+        ("what was the 30 year fixed rate in 2024", "past"),
+        ("what will the 30 year fixed rate be next month?", "future"),
+        ("30 year fixed rate forecast", "future"),
+        ("30 year fixed rate in 2027", "future"),
+        ("30 year fixed rate in 2026", None),
+    ],
+)
+def test_another_time_than_today_gets_todays_rate_and_says_so(
+    question: str, note: str | None
+) -> None:
+    answer = ask(question)
+    assert answer.kind == "quoted"
+    assert [q.row_id for q in answer.quotes] == [2]  # today's 30-year fixed row, only
+    notes = {
+        "past": "I can only quote today's rates; I don't have past rates to give. Our 30-year",
+        "future": "I can only quote today's rates and can't say what future rates will be. Our",
+        None: "Our 30-year",
+    }
+    assert answer.text.startswith(notes[note])
+
+
+def test_a_time_ago_is_not_a_term() -> None:
+    answer = ask("what was the cd rate 2 years ago?")
+    assert answer.query.term_months is None and answer.query.period == "2 years ago"
+    assert answer.kind == "options"  # all CD terms, not the 24-month one
+    assert answer.text.startswith("I can only quote today's rates; I don't have past")
 
 
 def test_unknown_product_is_none() -> None:

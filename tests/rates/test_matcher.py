@@ -159,4 +159,27 @@ def test_query_to_dict() -> None:
         "adjustable": False,
         "keywords": ["a"],
         "arm": None,
+        "period": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "period", "months"),
+    [
+        ("What was the 30 year fixed rate last year?", "last year", 360),
+        ("cd rates a year ago", "a year ago", None),
+        ("12 month cd rate 3 years ago", "3 years ago", 12),
+        ("savings rate back in 2019", "back in 2019", None),
+        ("what is the history of your mortgage rates", "history", None),
+        ("mortgage rate outlook", "outlook", None),
+        ("what is your 30 year fixed rate?", None, 360),
+        ("rate on a 2 year cd", None, 24),
+    ],
+)
+def test_another_time_is_read_apart_from_the_term(
+    text: str, period: str | None, months: int | None
+) -> None:
+    query = detect_rate_question(text)
+    assert query is not None
+    assert (query.period, query.term_months) == (period, months)
+    assert not {"last", "ago", "history", "outlook", "back"} & set(query.keywords)
