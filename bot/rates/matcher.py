@@ -185,7 +185,9 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
     families = product_families(normalized)
     words = _words(normalized)
     pays = bool(_PAYS.search(normalized)) and any(f in _DEPOSITS for f in families)
-    if not (words & _RATE_WORDS or pays):
+    # "High-yield" names a product; by itself it does not ask for a rate.
+    asks_rate = bool(_words(normalized.replace("high yield", " ")) & _RATE_WORDS)
+    if not (asks_rate or pays):
         return None
     term_months = find_term_months(normalized)
     fixed = bool(_FIXED.search(normalized))

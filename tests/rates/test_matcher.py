@@ -72,6 +72,8 @@ def test_rate_questions(
         "I want to rate this answer",
         "how do I pay my mortgage?",
         "When is my CD maturing?",
+        "How does High-Yield Savings work?",
+        "Is there a minimum balance for high yield savings?",
         "open a savings account",
         "",
         "rates",
