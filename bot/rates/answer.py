@@ -308,6 +308,8 @@ def _asked_for(query: RateQuery, products: Sequence[str]) -> str:
         name = _FAMILY_LABELS.get(query.product_hint, query.product_hint)
         if query.fixed and "fixed" not in name:
             name = f"fixed {name}"
+    elif query.loan_kind:
+        name = query.loan_kind
     else:
         return (
             "that product"

@@ -105,6 +105,11 @@ _PERIOD: Final = re.compile(
     r"|(?:in|for|during|back in|since) (?:19|20)\d\d"
     r"|historical|history|used to (?:be|pay|earn|get)|forecasts?|predictions?|predict|outlook)\b"
 )
+# "boat loan", "payday loans": a kind of loan the synonym table does not name.
+_NAMED_LOAN: Final = re.compile(r"\b([a-z]+) loans?\b")
+_QUOTED: Final = re.compile(r"\b(rates?|aprs?|apys?)\b")
+# Words of a term, not of a product ("30", "years", "5y").
+_TERMISH: Final = re.compile(r"[\d.$/]+|years?|yrs?|months?|mos?|\d+[ym]")
 _FIXED: Final = re.compile(r"\bfixed\b")
 _ADJUSTABLE: Final = re.compile(r"\b(adjustable|variable|arms?|\d+ ?/ ?\d+)\b")
 _ARM: Final = re.compile(r"\b(\d+) ?/ ?(\d+)\b")  # "5/1 ARM", "7 / 6"
@@ -196,10 +201,24 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
     keywords = sorted(
         w
         for w in words - _STOPWORDS - _RATE_WORDS - _family_words(families)
-        if not re.fullmatch(r"[\d.$/]+|years?|yrs?|months?|mos?|\d+[ym]", w)
+        if not _TERMISH.fullmatch(w)
     )
     known = [w for w in keywords if w in product_words]
-    if not (families or term_months or fixed or adjustable or known or _GENERIC.search(normalized)):
+    # Only a question that asks for a rate: "tax benefit on the interest paid on an
+    # education loan" is not one.
+    loan = None if families or not _QUOTED.search(normalized) else _NAMED_LOAN.search(normalized)
+    loan_kind = None
+    if loan is not None and loan[1] in keywords:  # not "my loan", "30 year loan"
+        loan_kind = f"{loan[1]} loan"
+    if not (
+        families
+        or term_months
+        or fixed
+        or adjustable
+        or known
+        or loan_kind
+        or _GENERIC.search(normalized)
+    ):
         return None
     return RateQuery(
         text=text,
@@ -211,6 +230,7 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
         keywords=tuple(keywords),
         arm=arm_structure(normalized),
         period=period[0] if period else None,
+        loan_kind=loan_kind,
     )
 
 
@@ -224,13 +244,17 @@ def match_products(query: RateQuery, products: Iterable[str]) -> list[str]:
     """The stored products `query` may mean, best matches only, sorted.
 
     With a product family: the products of that family, narrowed to those sharing the
-    most keywords with the question when any share one. Without: the products sharing
-    the most keywords, or every product when none shares one (the term and the
-    fixed/adjustable hints narrow further when answering).
+    most keywords with the question when any share one. With a loan kind the table does
+    not know ("boat loan"): only products with its first word ("boat"), maybe none.
+    Without: the products sharing the most keywords, or every product when none shares
+    one (the term and the fixed/adjustable hints narrow further when answering).
     """
     candidates = sorted(set(products))
     if query.product_hint is not None:
         candidates = [p for p in candidates if query.product_hint in product_families(p)]
+    if query.loan_kind is not None:  # a boat loan is not an auto loan
+        qualifier = query.loan_kind.split(" ")[0]
+        candidates = [p for p in candidates if qualifier in _words(p)]
     keywords = set(query.keywords)
     if query.fixed:
         keywords.add("fixed")

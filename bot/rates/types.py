@@ -50,7 +50,8 @@ class RateQuery:
     `term_months` the term asked for; `wants` the number asked for; `arm` an
     adjustable-rate structure asked for ("5/1": fixed 5 years, then adjusting yearly);
     `period` a time other than today the question names ("last year", "in 2024", "next
-    month"), which the answer must say it cannot quote.
+    month"), which the answer must say it cannot quote; `loan_kind` a kind of loan no
+    product family names ("boat loan"), which only products with its first word match.
     """
 
     text: str
@@ -62,6 +63,7 @@ class RateQuery:
     keywords: tuple[str, ...] = ()
     arm: str | None = None
     period: str | None = None
+    loan_kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -75,6 +77,7 @@ class RateQuery:
             "keywords": list(self.keywords),
             "arm": self.arm,
             "period": self.period,
+            "loan_kind": self.loan_kind,
         }
 
 

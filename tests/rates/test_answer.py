@@ -292,6 +292,15 @@ def test_a_time_ago_is_not_a_term() -> None:
     assert answer.text.startswith("I can only quote today's rates; I don't have past")
 
 
+def test_a_loan_we_do_not_offer_is_not_quoted_with_another_loan() -> None:
+    rows = [*DEMO, row(90, "auto loan", "5.99")]
+    answer = ask("What's the rate on a boat loan?", rows)
+    assert answer.kind == "none" and answer.quotes == () and answer.choices == ()
+    assert answer.text == "We don't have a current rate for a boat loan, so I can't quote one."
+    quoted = ask("What's the rate on a boat loan?", [*rows, row(91, "boat loan", "7.25")])
+    assert quoted.kind == "quoted" and [q.row_id for q in quoted.quotes] == [91]
+
+
 def test_unknown_product_is_none() -> None:
     answer = ask("auto loan rates")
     assert answer.kind == "none"

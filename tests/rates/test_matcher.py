@@ -73,6 +73,7 @@ def test_rate_questions(
         "how do I pay my mortgage?",
         "When is my CD maturing?",
         "How does High-Yield Savings work?",
+        "Will we get tax benefit on the interest paid on education loan",
         "Is there a minimum balance for high yield savings?",
         "open a savings account",
         "",
@@ -162,6 +163,7 @@ def test_query_to_dict() -> None:
         "keywords": ["a"],
         "arm": None,
         "period": None,
+        "loan_kind": None,
     }
 
 
@@ -185,3 +187,25 @@ def test_another_time_is_read_apart_from_the_term(
     assert query is not None
     assert (query.period, query.term_months) == (period, months)
     assert not {"last", "ago", "history", "outlook", "back"} & set(query.keywords)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("What's the rate on a boat loan?", "boat loan"),
+        ("payday loans interest rates", "payday loan"),
+        ("car loan rate", None),  # a family of the synonym table
+        ("what is the interest rate on my loan", None),
+        ("30 year loan rate", None),
+    ],
+)
+def test_a_kind_of_loan_the_table_does_not_know(text: str, kind: str | None) -> None:
+    query = detect_rate_question(text)
+    assert query is not None and query.loan_kind == kind
+
+
+def test_a_named_loan_matches_only_products_of_its_kind() -> None:
+    products = ["auto loan", "boat loan", "jumbo 30-year mortgage"]
+    assert _match("boat loan rate", products) == ["boat loan"]
+    assert _match("boat loan rate", ["auto loan"]) == []
+    assert _match("jumbo loan rate", products) == ["jumbo 30-year mortgage"]
