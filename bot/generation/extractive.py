@@ -20,7 +20,7 @@ import numpy as np
 from bot.generation.types import Generation, GenerationRequest, Passage, parse_citations
 from retrieval.types import Embedder, Matrix
 
-ALGORITHM_VERSION = "2"
+ALGORITHM_VERSION = "3"
 """Bumped whenever the selection rules change, so stored answers say which rules made them."""
 
 # A sentence ends at . ! or ? (plus closing quotes or brackets) followed by whitespace and
@@ -35,11 +35,13 @@ _ABBREVIATIONS = frozenset([
 ])
 # fmt: on
 # A sentence that opens by pointing back at the one before ("Otherwise the CD renews",
-# "Below that balance ...", "We then cancel the card") means nothing on its own.
+# "Below that balance ...", "We then cancel the card", "The fee is waived ...": which
+# fee?) means nothing on its own.
 _DEPENDENT = re.compile(
     r"^(?:otherwise|however|also|then|this|that|these|those|it|its|they|their|such"
     r"|if so|if not|in that case|(?:below|above|after|before|under|over) (?:that|this|it)"
-    r"|\w+ then)\b",
+    r"|\w+ then|the (?:fee|fees|charge|charges|penalty|rate|rates|limit|account|card|loan"
+    r"|balance|transfer|payment)(?! of))\b",
     re.IGNORECASE,
 )
 _CELL = " | "  # parsers emit one table row per line, cells joined by this

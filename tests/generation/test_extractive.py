@@ -196,6 +196,39 @@ def test_a_sentence_that_points_back_comes_with_the_one_before(
     assert otherwise not in alone.text
 
 
+HELOC = (
+    "A HELOC lets homeowners borrow against the equity in their home, up to 80% of the "
+    "home's value minus the mortgage balance. The draw period is 10 years, followed by a "
+    "20-year repayment period."
+)
+CHECKING = (
+    "Everyday Checking has a $12 monthly maintenance fee. The fee is waived in any month "
+    "with at least $500 in direct deposits or a daily balance of at least $1,500.\n"
+    "Premier Checking has a $25 monthly maintenance fee, waived with combined balances of "
+    "$15,000 or more across Harbor accounts."
+)
+
+
+@pytest.mark.slow
+def test_the_fee_of_another_passage_is_never_shown_as_if_it_were_this_ones(
+    composer: ExtractiveComposer,
+) -> None:
+    # The demo bank's passages for this question, as retrieved.
+    passages = [
+        passage(
+            1, HELOC, title="Harbor home loans", section=("Home equity line of credit (HELOC)",)
+        ),
+        passage(
+            2, CHECKING, title="Checking account fee schedule", section=("Monthly maintenance fee",)
+        ),
+        passage(3, FEES, title="Checking account fee schedule", section=("Other fees",)),
+    ]
+    text = composer.generate(GenerationRequest("Does the HELOC have an annual fee?", passages)).text
+    assert text.startswith("A HELOC lets homeowners borrow")
+    waived = "The fee is waived in any month"
+    assert waived not in text or text.index("Everyday Checking has a $12") < text.index(waived)
+
+
 @pytest.mark.slow
 def test_a_table_header_row_is_never_an_answer(composer: ExtractiveComposer) -> None:
     fees = passage(1, FEES, title="Checking account fee schedule", section=("Other fees",))
