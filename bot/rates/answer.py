@@ -344,8 +344,9 @@ def _none(
     if not alternatives:
         return RateAnswer(kind="none", text=text, query=query)
     clarify, choices = _choices(query, alternatives)
-    if len(choices) == 1:  # "Which one are you interested in: X?" with one X reads oddly
-        clarify = f"Would you like the rate for our {choices[0].label} instead?"
+    if len(choices) == 1:  # "Which one are you interested in: X?" with one X reads oddly;
+        # not a yes/no question either, which the Rasa front end would not take a "yes" to.
+        clarify = f"We do have a current rate for our {choices[0].label}."
     # The alternatives are offered, not quoted: their rows are the sources of the terms
     # and names the clarifying question mentions.
     rows = [row for members in alternatives.values() for row in members]

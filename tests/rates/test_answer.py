@@ -239,11 +239,9 @@ def test_what_we_do_not_have_is_named_as_asked(question: str, asked_for: str) ->
     assert answer.text.startswith(f"We don't have a current rate for {asked_for}, so I can't")
 
 
-def test_a_single_alternative_is_offered_as_a_yes_or_no_question() -> None:
+def test_a_single_alternative_is_offered_by_name() -> None:
     answer = ask("heloc 10 year rate")
-    assert answer.text.endswith(
-        "Would you like the rate for our home equity line of credit instead?"
-    )
+    assert answer.text.endswith("We do have a current rate for our home equity line of credit.")
     assert [c.query for c in answer.choices] == ["home equity line of credit rate"]
 
 
@@ -254,7 +252,7 @@ def test_an_arm_we_do_not_offer_is_not_quoted_with_another_arms_rate(question: s
     assert answer.text.startswith("We don't have a current rate for a 5/1 ARM, so I can't quote")
     assert not percents(answer.text)
     assert [c.label for c in answer.choices] == ["30-year 7/6 ARM mortgage"]
-    assert answer.text.endswith("Would you like the rate for our 30-year 7/6 ARM mortgage instead?")
+    assert answer.text.endswith("We do have a current rate for our 30-year 7/6 ARM mortgage.")
     assert ask("What is the rate for a 7/6 ARM?").kind == "quoted"
 
 
