@@ -192,36 +192,21 @@ class AnswerPipeline:
             "rate_rows": [s.row_id for s in answer.sources],
             "on": today.isoformat(),
         }
-        if answer.status == "quoted":
-            report = check_grounding(answer.text, [s.text for s in answer.sources])
+        if answer.status != "options":
+            # A quote's figures come from its rows; a "none" answer may also echo the
+            # question ("a 5/1 ARM") beside the terms of the rows it offers instead.
+            evidence = [s.text for s in answer.sources]
+            if answer.status == "none":
+                evidence.append(query.text)
+            report = check_grounding(answer.text, evidence)
             trace["grounding"] = grounding_trace(report)
             if not report.ok:  # cannot happen unless the renderer is broken: refuse
                 log.error("rate answer failed the grounding guard: %s", report.unsupported)
                 return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
+        if answer.status == "quoted":
             return Draft("rate", answer.text, citations, 1.0, False, trace, "rates", "1", [])
-        if answer.choices:  # the next message may be a click on one of them
-            trace["choice_queries"] = {c.label: c.query for c in answer.choices}
-        if answer.status == "options":
-            return Draft(
-                "clarification",
-                answer.text,
-                citations,
-                1.0,
-                False,
-                trace,
-                "rates",
-                "1",
-                [c.label for c in answer.choices],
-            )
-        # "none": the rate module says what we do not have, in words and terms only (the
-        # guard checks that against the offered rows and the question it echoes), and
-        # offers what we do have.
-        report = check_grounding(answer.text, [*(s.text for s in answer.sources), query.text])
-        trace["grounding"] = grounding_trace(report)
-        if not report.ok:
-            log.error("rate 'none' answer failed the grounding guard: %s", report.unsupported)
-            return Draft("abstain", NO_RATE_TEXT, [], 0.0, True, trace, "rates", "1", [])
-        if answer.choices:
+        if answer.choices:  # "options", or "none" with what we do have
+            trace["choice_queries"] = {c.label: c.query for c in answer.choices}  # for a click
             choices = [c.label for c in answer.choices]
             return Draft(
                 "clarification", answer.text, citations, 1.0, False, trace, "rates", "1", choices

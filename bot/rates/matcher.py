@@ -107,7 +107,7 @@ _PERIOD: Final = re.compile(
 )
 # "boat loan", "payday loans": a kind of loan the synonym table does not name.
 _NAMED_LOAN: Final = re.compile(r"\b([a-z]+) loans?\b")
-_QUOTED: Final = re.compile(r"\b(rates?|aprs?|apys?)\b")
+_ASKS_FIGURE: Final = re.compile(r"\b(rates?|aprs?|apys?)\b")
 # Words of a term, not of a product ("30", "years", "5y").
 _TERMISH: Final = re.compile(r"[\d.$/]+|years?|yrs?|months?|mos?|\d+[ym]")
 _FIXED: Final = re.compile(r"\bfixed\b")
@@ -206,7 +206,8 @@ def detect_rate_question(text: str, *, products: Iterable[str] = ()) -> RateQuer
     known = [w for w in keywords if w in product_words]
     # Only a question that asks for a rate: "tax benefit on the interest paid on an
     # education loan" is not one.
-    loan = None if families or not _QUOTED.search(normalized) else _NAMED_LOAN.search(normalized)
+    asks_figure = _ASKS_FIGURE.search(normalized) is not None
+    loan = _NAMED_LOAN.search(normalized) if asks_figure and not families else None
     loan_kind = None
     if loan is not None and loan[1] in keywords:  # not "my loan", "30 year loan"
         loan_kind = f"{loan[1]} loan"
