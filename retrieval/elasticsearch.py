@@ -212,6 +212,16 @@ class ElasticsearchIndex(VersionedAlias):
     def keys(self) -> set[int]:
         return {key for key, _ in self._scan(with_source=False, page=5000)}
 
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        unique = list(dict.fromkeys(terms))
+        with self._errors("count term frequencies"):
+            response = self._client.search(
+                index=self.alias, body=es_queries.document_frequencies_body(unique)
+            ).body
+        aggregations = response.get("aggregations") or {}
+        total = int(response["hits"]["total"]["value"])
+        return total, {t: int(aggregations[f"t{i}"]["doc_count"]) for i, t in enumerate(unique)}
+
     def iter_chunks(self, batch_size: int = 500) -> Iterator[list[IndexedChunk]]:
         """Every chunk with its embedding, in key order, `batch_size` at a time (export)."""
         batch: list[IndexedChunk] = []

@@ -11,6 +11,7 @@ writes and sets the attributes declared here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +53,11 @@ class EmbeddedSearch:
         with self._lock:
             self._require_open()
             return len(self._records)
+
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        with self._lock:
+            _, searcher, _ = self._require_open()
+            return searcher.num_docs, {t: int(searcher.doc_freq("body", t)) for t in terms}
 
     def search(self, request: SearchRequest, query_vector: Vector | None = None) -> list[SearchHit]:
         if request.k < 1:

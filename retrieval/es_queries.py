@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -240,3 +241,15 @@ def index_action(index: str, chunk: IndexedChunk) -> dict[str, Any]:
 def delete_action(index: str, key: int) -> dict[str, Any]:
     """Bulk action that deletes the chunk `key` (a missing one answers 404: ignored)."""
     return {"_op_type": "delete", "_index": index, "_id": str(key)}
+
+
+def document_frequencies_body(terms: Sequence[str]) -> dict[str, Any]:
+    """One `_search` that counts all chunks (`hits.total`) and, per term, the chunks
+    whose searchable text holds it (a `filter` aggregation `t<i>` around a `term` query:
+    the term is matched as indexed, not analysed again)."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"match_all": {}},
+        "aggs": {f"t{i}": {"filter": {"term": {TEXT_FIELD: term}}} for i, term in enumerate(terms)},
+    }

@@ -170,6 +170,14 @@ class IndexBackend(Retriever, Protocol):
 
     def count(self) -> int: ...
 
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The number of indexed chunks and, for each of `terms`, how many contain it.
+
+        `terms` are tokens as the BM25 analyzer makes them (lower-case, stemmed:
+        "mortgag"), so they are counted exactly as keyword search matches them.
+        """
+        ...
+
     def flush(self) -> None:
         """Persist whatever is only in memory. Cheap when nothing changed."""
         ...

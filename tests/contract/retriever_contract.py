@@ -128,6 +128,17 @@ class RetrieverContract:
         assert hits[0].key == 3
         assert hits[0].text == CORPUS[2]
 
+    def test_document_frequencies_count_chunks_holding_each_analysed_term(
+        self, backend: IndexBackend, make_chunks: ChunkFactory
+    ) -> None:
+        backend.upsert(make_chunks(CORPUS))
+        backend.flush()
+        total, counts = backend.document_frequencies(["interest", "card", "mortgag", "zelle"])
+        # "interest": the mortgage and savings chunks; "card" one chunk (twice in it);
+        # "mortgag" is how "mortgage" is indexed; "zelle" is in no chunk.
+        assert total == 3
+        assert counts == {"interest": 2, "card": 1, "mortgag": 1, "zelle": 0}
+
     def test_hits_carry_the_chunk_fields(
         self, backend: IndexBackend, make_chunks: ChunkFactory
     ) -> None:

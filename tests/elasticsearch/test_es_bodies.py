@@ -645,6 +645,29 @@ def test_deleting_unknown_keys_is_not_an_error(cluster: FakeCluster, client: Ela
     assert "refresh=false" in request.query and len(cluster.sent("POST", f"/{ALIAS}/_refresh")) == 1
 
 
+def test_document_frequencies_count_in_one_search(
+    cluster: FakeCluster, client: Elasticsearch
+) -> None:
+    cluster.on(
+        "POST",
+        f"/{ALIAS}/_search",
+        {
+            "hits": {"total": {"value": 40, "relation": "eq"}, "hits": []},
+            "aggregations": {"t0": {"doc_count": 7}, "t1": {"doc_count": 0}},
+        },
+    )
+    assert _backend(client).document_frequencies(["mortgag", "zelle", "mortgag"]) == (
+        40,
+        {"mortgag": 7, "zelle": 0},
+    )
+    [request] = cluster.sent("POST", f"/{ALIAS}/_search")
+    assert request.body["size"] == 0 and request.body["track_total_hits"] is True
+    assert request.body["aggs"] == {
+        "t0": {"filter": {"term": {es_mapping.TEXT_FIELD: "mortgag"}}},
+        "t1": {"filter": {"term": {es_mapping.TEXT_FIELD: "zelle"}}},
+    }
+
+
 def test_keys_walk_the_index_with_search_after(cluster: FakeCluster, client: Elasticsearch) -> None:
     page = [{"_id": str(k), "sort": [k]} for k in range(1, 5001)]
     cluster.on(
