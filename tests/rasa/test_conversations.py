@@ -133,6 +133,29 @@ def test_follow_up_question_uses_the_previous_one(dialogue: DialogueService) -> 
     assert "5.5" in follow_up.text
 
 
+def test_yes_takes_the_one_alternative_offered(dialogue: DialogueService) -> None:
+    conversation = _conversation()
+    offer = dialogue.answer("What's the rate on a 5/1 ARM?", conversation_id=conversation)
+    assert offer.kind == "clarification", offer.text
+    assert offer.choices == ["30-year 7/6 ARM mortgage"]
+    assert "5.875" not in offer.text  # offered, not quoted
+    answer = dialogue.answer("yes please", conversation_id=conversation)
+    assert answer.kind == "rate", answer.text
+    assert "5.875%" in answer.text and "7/6" in answer.text
+    # The offer is used up: another "yes" is only an invitation to ask.
+    again = dialogue.answer("yes", conversation_id=conversation)
+    assert again.kind == DIALOGUE_KIND and "help" in again.text
+
+
+def test_no_declines_the_one_alternative_offered(dialogue: DialogueService) -> None:
+    conversation = _conversation()
+    offer = dialogue.answer("What's the rate on a 5/1 ARM?", conversation_id=conversation)
+    assert offer.choices == ["30-year 7/6 ARM mortgage"], offer.text
+    declined = dialogue.answer("no thanks", conversation_id=conversation)
+    assert declined.kind == DIALOGUE_KIND and "anything else" in declined.text
+    assert dialogue.answer("yes", conversation_id=conversation).kind == DIALOGUE_KIND
+
+
 def test_asking_for_a_person_hands_off_with_a_reference(
     dialogue: DialogueService, teller_api: TellerServer
 ) -> None:

@@ -49,6 +49,7 @@ def _forget_question() -> list[EventType]:
         SlotSet("product", None),
         SlotSet("amount", None),
         SlotSet("currency", None),
+        SlotSet("choice_offered", False),
     ]
 
 
@@ -115,6 +116,7 @@ class ActionAnswer(Action):
             *events,
             SlotSet("failed_answers", float(failed)),
             SlotSet("handoff_offered", bool(result.get("handoff_suggested"))),
+            SlotSet("choice_offered", len(result.get("choices") or []) == 1),
         ]
 
 
@@ -159,7 +161,7 @@ class ActionHandoff(Action):
 
 
 class ActionHandoffDeclined(Action):
-    """The customer does not want a person after all."""
+    """The customer does not want the person, or the one alternative, offered."""
 
     def name(self) -> str:
         return "action_handoff_declined"
@@ -168,7 +170,7 @@ class ActionHandoffDeclined(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_anything_else")
-        return [SlotSet("handoff_offered", False)]
+        return [SlotSet("handoff_offered", False), SlotSet("choice_offered", False)]
 
 
 class ActionAskTerm(Action):
