@@ -240,6 +240,8 @@ def bench_answers(settings: Settings, dataset: Path, split: str = "dev") -> dict
             "figures_checked": figures_total,
             "generator": runtime.answers.generator.name,
             "min_confidence": runtime.answers.min_confidence,
+            "min_confidence_agreed": runtime.answers.min_confidence_agreed,
             "min_support": runtime.answers.min_support,
+            "min_coverage": runtime.answers.min_coverage,
             "latency_ms": percentiles(samples),
         }

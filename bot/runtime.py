@@ -173,5 +173,7 @@ def build_answer_pipeline(
         fallback=fallback,
         k=settings.answer_passages,
         min_confidence=settings.min_confidence,
+        min_confidence_agreed=settings.min_confidence_agreed,
         min_support=settings.min_support,
+        min_coverage=settings.min_coverage,
     )

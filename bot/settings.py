@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine similarity of the best passage below which Teller abstains.",
     )
+    min_confidence_agreed: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="The cosine floor instead of min_confidence when keyword and semantic "
+        "search put the same document first (the coverage check still applies).",
+    )
     min_support: float = Field(
         default=0.775,
         ge=0.0,
@@ -108,6 +115,14 @@ class Settings(BaseSettings):
         description="Agreement of BM25 and dense search on a best document (1.0: first "
         "on both; 0.7: each retriever's favourite is last on the other) below which "
         "Teller abstains; 0 turns the check off.",
+    )
+    min_coverage: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="Share of the question's content words (weighted by rarity in the "
+        "knowledge base) that a knowledge answer must show, in its sentences or its "
+        "sources' headings, or Teller abstains; 0 turns the check off.",
     )
 
     # Elasticsearch (used when backend == "elasticsearch")

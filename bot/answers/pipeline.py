@@ -9,9 +9,13 @@ Rules a compliance officer can check:
 - Every figure in a generated answer must appear in a passage the answer cites;
   otherwise the answer is replaced by the extractive one (which quotes passages) and
   the event is logged and recorded in the trace.
-- Weak retrieval (top passage below `min_confidence`) gives an honest "not covered"
-  with a handoff offer instead of a guess; so does retrieval that cannot settle on a
-  document (keyword and semantic search agreeing less than `min_support`).
+- Weak retrieval (top passage below `min_confidence`, or below
+  `min_confidence_agreed` when keyword and semantic search put the same document
+  first) gives an honest "not covered" with a handoff offer instead of a guess; so
+  does retrieval that cannot settle on a document (keyword and semantic search
+  agreeing less than `min_support`), and so does an answer that does not mention
+  what the question asks about (less than `min_coverage` of the question's content
+  words: `bot.answers.coverage`).
 - Sources are chosen by retrieval alone; text inside documents or messages cannot
   add sources or change these rules.
 """
@@ -36,11 +40,12 @@ from bot.answers.convert import (
     passage_from_hit,
     result_from_dict,
 )
+from bot.answers.coverage import Coverage, coverage, evidence_terms, question_terms
 from bot.answers.rewrite import chosen_question, rewrite_followup
 from bot.answers.store import Draft, open_conversation, store_answer
 from bot.answers.types import AnswerResult, Citation, StreamEvent
 from bot.generation.grounding import check_grounding
-from bot.generation.types import Generation, GenerationRequest, Generator, Turn
+from bot.generation.types import Generation, GenerationRequest, Generator, Passage, Turn
 from bot.knowledge import KnowledgeService
 from bot.rates import answer_rate_question, detect_rate_question
 from db import rates as rates_repo
@@ -61,6 +66,11 @@ NO_RATE_TEXT = (
 )
 
 
+AGREED = 0.999
+"""`retriever_support` from which keyword and semantic search put the same document first
+(exactly 1.0 then; the margin absorbs float rounding)."""
+
+
 class ConversationIdError(ValueError):
     """A conversation id that is not 8-36 letters, digits, '-' or '_'."""
 
@@ -77,14 +87,20 @@ class AnswerPipeline:
         fallback: Generator,
         k: int = 5,
         min_confidence: float = 0.35,
+        min_confidence_agreed: float = 0.25,
         min_support: float = 0.775,
+        min_coverage: float = 0.25,
         support_depth: int = 30,
         today: Callable[[], dt.date] = dt.date.today,
     ):
         if k < 1:
             raise ValueError("k must be at least 1")
+        if not 0.0 <= min_confidence_agreed <= 1.0:
+            raise ValueError("min_confidence_agreed must be within [0, 1]")
         if not 0.0 <= min_support <= 1.0:
             raise ValueError("min_support must be within [0, 1]")
+        if not 0.0 <= min_coverage <= 1.0:
+            raise ValueError("min_coverage must be within [0, 1]")
         if support_depth < 1:
             raise ValueError("support_depth must be at least 1")
         self._sessions = sessions
@@ -93,7 +109,9 @@ class AnswerPipeline:
         self.fallback = fallback
         self.k = k
         self.min_confidence = min_confidence
+        self.min_confidence_agreed = min_confidence_agreed
         self.min_support = min_support
+        self.min_coverage = min_coverage
         self.support_depth = support_depth
         self._today = today
 
@@ -228,17 +246,25 @@ class AnswerPipeline:
         passages = [passage_from_hit(i, hit) for i, hit in enumerate(hits, start=1)]
         confidence = best_cosine(hits)
         support = retriever_support(result.hits)
+        # Both retrievers putting the same document first is evidence too ("How do I top
+        # up my account?" finds "Topping up your account" first on both at cosine 0.30):
+        # the floor is lower then, and the coverage check still has to pass.
+        agreed = support is not None and support >= AGREED
+        floor = self.min_confidence
+        if agreed:
+            floor = min(floor, self.min_confidence_agreed)
         trace: dict[str, Any] = {
             "route": "knowledge",
             "filters": {"valid_on": today.isoformat()},
             "retrieved": [hit_trace(h) for h in hits],
             "reranker_version": result.reranker_version,
             "confidence": confidence,
-            "min_confidence": self.min_confidence,
+            "min_confidence": floor,
+            "retrievers_agree": agreed,
             "support": support,
             "min_support": self.min_support,
         }
-        if not hits or confidence < self.min_confidence:
+        if not hits or confidence < floor:
             trace["abstain_reason"] = "no passage above the confidence threshold"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
@@ -284,6 +310,12 @@ class AnswerPipeline:
             return self._abstain(trace, confidence)
         name = self.fallback.name if replaced else self.generator.name
         version = self.fallback.version if replaced else self.generator.version
+        covered = self._coverage(query, draft_text, [passages[n - 1] for n in cited], name)
+        trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage}
+        if covered.value < self.min_coverage:
+            trace["abstain_reason"] = "the answer does not mention what the question asks about"
+            yield StreamEvent("token", {"replace": True, "text": ABSTAIN_TEXT})
+            return self._abstain(trace, confidence)
         citations = [citation_from_passage(passages[n - 1]) for n in cited]
         if replaced or unsafe:
             # The client replaces what it showed with the final event's text.
@@ -291,6 +323,24 @@ class AnswerPipeline:
         return Draft(
             "knowledge", draft_text, citations, confidence, False, trace, name, version, []
         )
+
+    def _coverage(
+        self, query: str, text: str, cited: Sequence[Passage], generator: str
+    ) -> Coverage:
+        """How much of what `query` names the answer shows (`bot.answers.coverage`).
+
+        The evidence is the answer's words when the extractive composer wrote it (its
+        sentences are the passages' own), else the cited passages' text: a generative
+        model can repeat the question's words over passages about something else. The
+        cited passages' titles and headings count either way.
+        """
+        terms = question_terms(query)
+        if self.min_coverage == 0.0 or not terms:
+            return Coverage(1.0, ())
+        shown = [text] if generator == self.fallback.name else [p.text for p in cited]
+        evidence = evidence_terms([*shown, *(p.heading for p in cited)])
+        documents, frequencies = self.knowledge.index.document_frequencies(terms)
+        return coverage(terms, evidence, frequencies, documents)
 
     def _abstain(self, trace: dict[str, Any], confidence: float) -> Draft:
         return Draft(

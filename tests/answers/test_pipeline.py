@@ -268,3 +268,120 @@ def test_bad_support_settings_are_rejected(
 ) -> None:
     with pytest.raises(ValueError, match="support"):
         make_pipeline(**kw)
+
+
+def _trace(runtime: Runtime, answer_id: str) -> dict[str, object]:
+    with runtime.sessions() as session:
+        stored = convo_repo.get_answer(session, answer_id=answer_id)
+        assert stored is not None
+        return dict(stored.trace)
+
+
+def test_an_answer_that_does_not_mention_what_was_asked_is_withheld(
+    make_pipeline: Callable[..., AnswerPipeline], runtime: Runtime
+) -> None:
+    # The demo bank has no safe deposit boxes; its CD page is close enough in meaning to
+    # clear the cosine floor, and without the coverage check Teller answers with it.
+    question = "Can I rent a safe deposit box?"
+    events = list(make_pipeline().stream(question))
+    final = events[-1].data
+    assert final["kind"] == "abstain" and final["handoff_suggested"] and not final["citations"]
+    # Whatever was streamed is replaced by the abstention.
+    assert events[-2].data == {"replace": True, "text": final["text"]}
+    trace = _trace(runtime, final["answer_id"])
+    assert trace["abstain_reason"] == "the answer does not mention what the question asks about"
+    coverage = trace["coverage"]
+    assert isinstance(coverage, dict)
+    assert coverage["value"] < coverage["min"] == 0.25
+    assert {"safe", "box", "rent"} <= set(coverage["missing"])
+    assert float(trace["confidence"]) >= float(trace["min_confidence"])  # on topic by cosine
+
+    unchecked = make_pipeline(min_coverage=0.0).answer(question)
+    assert unchecked.kind == "knowledge"
+    assert unchecked.citations[0].doc_id == "certificates-of-deposit"
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("When will my new card arrive?", "card-services"),
+        # "lost" is only in the section heading ("My card was lost or stolen"), "debit"
+        # in no chosen sentence: headings count, and "card" carries more weight.
+        ("I lost my debit card, what should I do?", "card-services"),
+        ("How long does closing take?", "mortgages"),  # "long" is missing, and common
+    ],
+)
+def test_answers_that_mention_what_was_asked_are_given(
+    pipeline: AnswerPipeline, runtime: Runtime, question: str, doc_id: str
+) -> None:
+    result = pipeline.answer(question)
+    assert result.kind == "knowledge", result.text
+    assert result.citations[0].doc_id == doc_id
+    coverage = _trace(runtime, result.answer_id)["coverage"]
+    assert isinstance(coverage, dict) and coverage["value"] >= 0.25
+
+
+class EchoingGenerator:
+    """Stands in for an LLM that repeats the question's words over unrelated passages."""
+
+    name = "echoing-llm"
+    version = "1"
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        text = "Yes, you can rent a safe deposit box with us [1]."
+        return Generation(text=text, cited=(1,), generator=self.name, version=self.version)
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        yield self.generate(request).text
+
+
+def test_a_generated_answer_is_judged_by_the_passages_it_cites(
+    make_pipeline: Callable[..., AnswerPipeline], runtime: Runtime
+) -> None:
+    result = make_pipeline(EchoingGenerator()).answer("Can I rent a safe deposit box?")
+    assert result.kind == "abstain"
+    trace = _trace(runtime, result.answer_id)
+    coverage = trace["coverage"]
+    assert isinstance(coverage, dict) and {"safe", "box"} <= set(coverage["missing"])
+
+
+@pytest.mark.parametrize("name", ["min_coverage", "min_confidence_agreed"])
+@pytest.mark.parametrize("value", [1.5, -0.1])
+def test_bad_thresholds_are_rejected(
+    make_pipeline: Callable[..., AnswerPipeline], name: str, value: float
+) -> None:
+    with pytest.raises(ValueError, match=name):
+        make_pipeline(**{name: value})
+
+
+def test_agreeing_retrievers_lower_the_cosine_floor(
+    make_pipeline: Callable[..., AnswerPipeline], runtime: Runtime
+) -> None:
+    # "Topping up your account" is first on both keyword and semantic search, at a
+    # cosine (0.30) under the usual floor.
+    question = "How do I top up my account?"
+    result = make_pipeline().answer(question)
+    assert result.kind == "knowledge", result.text
+    assert result.citations[0].doc_id == "transfers" and "direct deposit" in result.text
+    trace = _trace(runtime, result.answer_id)
+    assert trace["retrievers_agree"] is True and trace["min_confidence"] == 0.25
+    assert 0.25 <= float(trace["confidence"]) < 0.35  # type: ignore[arg-type]
+
+    strict = make_pipeline(min_confidence_agreed=0.35).answer(question)
+    assert strict.kind == "abstain"
+    trace = _trace(runtime, strict.answer_id)
+    assert trace["abstain_reason"] == "no passage above the confidence threshold"
+
+
+def test_the_lower_floor_still_needs_an_answer_that_mentions_what_was_asked(
+    pipeline: AnswerPipeline, runtime: Runtime
+) -> None:
+    # Both retrievers put the mortgage page first (cosine 0.34): it clears the lower
+    # floor, and says nothing about students.
+    result = pipeline.answer("Do you offer student loans?")
+    assert result.kind == "abstain"
+    trace = _trace(runtime, result.answer_id)
+    assert trace["retrievers_agree"] is True
+    assert trace["abstain_reason"] == "the answer does not mention what the question asks about"
+    coverage = trace["coverage"]
+    assert isinstance(coverage, dict) and "student" in coverage["missing"]

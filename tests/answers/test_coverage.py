@@ -1,0 +1,64 @@
+"""Question-term coverage: which words count, how they are weighed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bot.answers.coverage import coverage, evidence_terms, question_terms
+
+
+def test_question_terms_drop_function_words_and_stem() -> None:
+    assert question_terms("How do I reset my online banking password?") == [
+        "reset",
+        "onlin",
+        "bank",
+        "password",
+    ]
+    # Words a general stop list drops but a bank's customers ask about are kept.
+    assert question_terms("How much interest is due on the bill?") == ["interest", "due", "bill"]
+    assert question_terms("Can I top up with 5% down?") == ["top", "up", "5", "down"]
+    assert question_terms("Does it?") == []
+    assert question_terms("Rates, rates and RATES") == ["rate"]
+
+
+def test_contractions_and_words_of_asking_are_not_content() -> None:
+    assert question_terms("My card hasn't arrived yet, when will it come?") == ["card", "arriv"]
+    assert question_terms("I can\u2019t log in, what's wrong with the bank's app?") == [
+        "log",
+        "wrong",
+        "bank",
+        "app",
+    ]
+    assert question_terms("What happens when my CD matures?") == ["cd", "matur"]
+
+
+def test_evidence_terms_are_analysed_the_same_way() -> None:
+    evidence = evidence_terms(["Resetting passwords [1]", "Online Banking › Security"])
+    assert {"reset", "password", "onlin", "bank", "secur"} <= evidence
+
+
+def test_coverage_weighs_rare_terms_more() -> None:
+    terms = ["safe", "deposit", "box"]
+    frequencies = {"deposit": 40, "safe": 1}  # "box" is in no chunk
+    documents = 100
+    only_common = coverage(terms, {"deposit"}, frequencies, documents)
+    idf = {
+        "safe": math.log(101 / 1.5),
+        "deposit": math.log(101 / 40.5),
+        "box": math.log(101 / 0.5),
+    }
+    assert only_common.value == pytest.approx(idf["deposit"] / sum(idf.values()))
+    assert only_common.missing == ("box", "safe")  # rarest first
+    assert coverage(terms, {"safe", "box"}, frequencies, documents).value > 0.8
+    assert coverage(terms, set(terms), frequencies, documents).value == 1.0
+
+
+def test_a_term_in_every_chunk_still_counts_a_little() -> None:
+    result = coverage(["bank", "zelle"], {"bank"}, {"bank": 100}, 100)
+    assert 0.0 < result.value < 0.05 and result.missing == ("zelle",)
+
+
+def test_a_question_without_content_words_is_fully_covered() -> None:
+    assert coverage([], set(), {}, 10).value == 1.0
