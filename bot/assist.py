@@ -241,6 +241,11 @@ def _store_alternates(
         report = check_grounding(text, [passage.text])
         if not text or not generation.cited or not report.ok or text in seen:
             continue
+        # The same test as the pipeline's answer: an alternate about something else
+        # costs the agent time to read and reject.
+        covered = pipeline.coverage_of(query, text, [passage], generation.generator)
+        if covered.value < pipeline.min_coverage:
+            continue
         seen.add(text)
         citation = {
             "number": 1,
@@ -261,6 +266,7 @@ def _store_alternates(
             "retrieved": [hit_trace(hit)],
             "confidence": confidence,
             "grounding": {"ok": report.ok, "figures": [f.raw for f in report.figures]},
+            "coverage": {**covered.as_trace(), "min": pipeline.min_coverage},
         }
         answer = convo_repo.save_answer(
             session,

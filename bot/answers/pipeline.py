@@ -310,7 +310,7 @@ class AnswerPipeline:
             return self._abstain(trace, confidence)
         name = self.fallback.name if replaced else self.generator.name
         version = self.fallback.version if replaced else self.generator.version
-        covered = self._coverage(query, draft_text, [passages[n - 1] for n in cited], name)
+        covered = self.coverage_of(query, draft_text, [passages[n - 1] for n in cited], name)
         trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage}
         if covered.value < self.min_coverage:
             trace["abstain_reason"] = "the answer does not mention what the question asks about"
@@ -324,7 +324,7 @@ class AnswerPipeline:
             "knowledge", draft_text, citations, confidence, False, trace, name, version, []
         )
 
-    def _coverage(
+    def coverage_of(
         self, query: str, text: str, cited: Sequence[Passage], generator: str
     ) -> Coverage:
         """How much of what `query` names the answer shows (`bot.answers.coverage`).
