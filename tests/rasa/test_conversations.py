@@ -193,6 +193,24 @@ def test_accepting_the_offer_of_a_person_after_an_abstention(dialogue: DialogueS
     assert handoff.handoff_reference and handoff.handoff_reference in handoff.text
 
 
+def test_yes_after_thanks_is_not_a_yes_to_the_earlier_offer(dialogue: DialogueService) -> None:
+    # "You're welcome! Is there anything else I can help you with?" - "yes" answers
+    # that question, not the offer of a person (or of a rate) made before the thanks.
+    conversation = _conversation()
+    first = dialogue.answer(UNANSWERABLE[0], conversation_id=conversation)
+    assert first.kind == "abstain" and first.handoff_suggested, first.text
+    assert "anything else" in dialogue.answer("thanks", conversation_id=conversation).text
+    after = dialogue.answer("yes", conversation_id=conversation)
+    assert after.kind == DIALOGUE_KIND and after.handoff_reference is None, after.text
+
+    conversation = _conversation()
+    offer = dialogue.answer("What's the rate on a 5/1 ARM?", conversation_id=conversation)
+    assert offer.choices == ["30-year 7/6 ARM mortgage"], offer.text
+    assert "anything else" in dialogue.answer("thanks", conversation_id=conversation).text
+    after = dialogue.answer("yes", conversation_id=conversation)
+    assert after.kind == DIALOGUE_KIND and "5.875" not in after.text, after.text
+
+
 def test_two_answers_in_a_row_teller_cannot_give_hand_off(dialogue: DialogueService) -> None:
     conversation = _conversation()
     first = dialogue.answer(UNANSWERABLE[0], conversation_id=conversation)

@@ -173,6 +173,20 @@ class ActionHandoffDeclined(Action):
         return [SlotSet("handoff_offered", False), SlotSet("choice_offered", False)]
 
 
+class ActionYouAreWelcome(Action):
+    """Answer thanks and forget what was offered: the reply asks "Is there anything
+    else I can help you with?", so a "yes" after it is not a yes to an earlier offer."""
+
+    def name(self) -> str:
+        return "action_you_are_welcome"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_you_are_welcome")
+        return [SlotSet("handoff_offered", False), SlotSet("choice_offered", False)]
+
+
 class ActionAskTerm(Action):
     """Ask which term, offering the terms the rate sheet has for the question."""
 
