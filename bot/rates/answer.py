@@ -14,7 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Final, TypeVar
 
-from bot.rates.matcher import arm_structure, find_term_months, match_products, mentions_term
+from bot.rates.matcher import (
+    FUTURE_PERIOD,
+    arm_structure,
+    find_term_months,
+    match_products,
+    mentions_term,
+)
 from bot.rates.types import (
     RateAnswer,
     RateChoice,
@@ -381,7 +387,6 @@ def answer_rate_question(
 
 
 _YEAR: Final = re.compile(r"\b(?:19|20)\d\d\b")
-_FUTURE: Final = re.compile(r"\b(?:next|forecasts?|predictions?|predict|outlook)\b")
 
 
 def _period_note(period: str | None, today: dt.date) -> str | None:
@@ -391,7 +396,7 @@ def _period_note(period: str | None, today: dt.date) -> str | None:
     year = _YEAR.search(period)
     if year is not None and int(year[0]) == today.year:
         return None  # "rates in 2026" in 2026: today's rates are this year's
-    if _FUTURE.search(period) or (year is not None and int(year[0]) > today.year):
+    if FUTURE_PERIOD.search(period) or (year is not None and int(year[0]) > today.year):
         return "I can only quote today's rates and can't say what future rates will be."
     return "I can only quote today's rates; I don't have past rates to give."
 

@@ -97,14 +97,18 @@ _TERM_IN_TEXT: Final = re.compile(
 )
 # A time other than today ("last year", "in 2024", "next month"): only today's rows are
 # ever quoted, and the answer says so (see `RateQuery.period`).
+_FORECAST = r"forecasts?|predictions?|predict|outlook"
 _PERIOD: Final = re.compile(
     r"\b(?:(?:last|previous|past|prior|next) (?:year|month|week|quarter|spring|summer|fall"
     r"|autumn|winter)"
     r"|(?:a|one|two|three|four|five|six|ten|twelve|\d{1,2}|few|couple of) (?:years?|months?"
     r"|weeks?) ago"
     r"|(?:in|for|during|back in|since) (?:19|20)\d\d"
-    r"|historical|history|used to (?:be|pay|earn|get)|forecasts?|predictions?|predict|outlook)\b"
+    rf"|historical|history|used to (?:be|pay|earn|get)|{_FORECAST})\b"
 )
+FUTURE_PERIOD: Final = re.compile(rf"\b(?:next|{_FORECAST})\b")
+"""Words that put a `RateQuery.period` in the future; a year ("in 2024") is past or
+future only against today's date, which the answer compares."""
 # "boat loan", "payday loans": a kind of loan the synonym table does not name.
 _NAMED_LOAN: Final = re.compile(r"\b([a-z]+) loans?\b")
 _ASKS_FIGURE: Final = re.compile(r"\b(rates?|aprs?|apys?)\b")
