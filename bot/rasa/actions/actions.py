@@ -53,6 +53,12 @@ def _forget_question() -> list[EventType]:
     ]
 
 
+def _offers_withdrawn() -> list[EventType]:
+    """Clear what the last answer offered (a person, one alternative): the next "yes"
+    answers something else."""
+    return [SlotSet("handoff_offered", False), SlotSet("choice_offered", False)]
+
+
 def _buttons(choices: list[str]) -> list[dict[str, str]]:
     # Plain-text payloads: a client sends the title back as the customer's message.
     return [{"title": choice, "payload": choice} for choice in choices]
@@ -170,7 +176,7 @@ class ActionHandoffDeclined(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_anything_else")
-        return [SlotSet("handoff_offered", False), SlotSet("choice_offered", False)]
+        return _offers_withdrawn()
 
 
 class ActionYouAreWelcome(Action):
@@ -184,7 +190,7 @@ class ActionYouAreWelcome(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_you_are_welcome")
-        return [SlotSet("handoff_offered", False), SlotSet("choice_offered", False)]
+        return _offers_withdrawn()
 
 
 class ActionAskTerm(Action):
