@@ -243,7 +243,7 @@ def _store_alternates(
             continue
         # The same test as the pipeline's answer: an alternate about something else
         # costs the agent time to read and reject.
-        covered = pipeline.coverage_of(query, text, [passage], generation.generator)
+        covered = pipeline.coverage_of(query, [text], [passage])
         if covered.value < pipeline.min_coverage:
             continue
         seen.add(text)

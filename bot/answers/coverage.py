@@ -49,6 +49,7 @@ _ASKING: Final = frozenset(
 STOP_WORDS: Final = (ENGLISH_STOP_WORDS - _MEANINGFUL) | _ASKING
 MIN_IDF: Final = 0.1
 # A word, with any clitic ("hasn't", "bank's", "I'm") split off: the clitics are dropped.
+_CITATION = re.compile(r"\[\d+\]")
 _WORD = re.compile(r"([A-Za-z0-9]+)(?:'(?:s|t|re|ve|ll|d|m))?\b", re.IGNORECASE)
 
 
@@ -76,8 +77,9 @@ def _words(text: str) -> list[str]:
 
 
 def evidence_terms(texts: Iterable[str]) -> set[str]:
-    """Every analysed term of `texts` (function words included: they cost nothing)."""
-    return {t for text in texts for w in _words(text) for t in _analyse(w)}
+    """Every analysed term of `texts` (function words included: they cost nothing);
+    citation markers ("[1]") are not evidence of a "1" in the question."""
+    return {t for text in texts for w in _words(_CITATION.sub(" ", text)) for t in _analyse(w)}
 
 
 @dataclass(frozen=True, slots=True)

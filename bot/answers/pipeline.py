@@ -272,6 +272,16 @@ class AnswerPipeline:
             trace["abstain_reason"] = "keyword and semantic search disagree on the best document"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
+        # Any answer is made from these passages: when all of them together do not
+        # mention what the question asks about, no answer can, so nothing is generated.
+        terms = question_terms(query)
+        frequencies = self._frequencies(terms)
+        covered = self._covered(terms, frequencies, [p.text for p in passages], passages)
+        if covered.value < self.min_coverage:
+            trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage}
+            trace["abstain_reason"] = "the passages do not mention what the question asks about"
+            yield from _word_tokens(ABSTAIN_TEXT)
+            return self._abstain(trace, confidence)
 
         request = GenerationRequest(question=query, passages=passages, history=history)
         t1 = time.perf_counter()
@@ -310,7 +320,12 @@ class AnswerPipeline:
             return self._abstain(trace, confidence)
         name = self.fallback.name if replaced else self.generator.name
         version = self.fallback.version if replaced else self.generator.version
-        covered = self.coverage_of(query, draft_text, [passages[n - 1] for n in cited], name)
+        # The answer's own words when the extractive composer wrote it (its sentences
+        # are the passages'), else the cited passages: a generative model can repeat the
+        # question's words over passages about something else.
+        shown_passages = [passages[n - 1] for n in cited]
+        shown = [draft_text] if name == self.fallback.name else [p.text for p in shown_passages]
+        covered = self._covered(terms, frequencies, shown, shown_passages)
         trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage}
         if covered.value < self.min_coverage:
             trace["abstain_reason"] = "the answer does not mention what the question asks about"
@@ -324,23 +339,29 @@ class AnswerPipeline:
             "knowledge", draft_text, citations, confidence, False, trace, name, version, []
         )
 
-    def coverage_of(
-        self, query: str, text: str, cited: Sequence[Passage], generator: str
-    ) -> Coverage:
-        """How much of what `query` names the answer shows (`bot.answers.coverage`).
-
-        The evidence is the answer's words when the extractive composer wrote it (its
-        sentences are the passages' own), else the cited passages' text: a generative
-        model can repeat the question's words over passages about something else. The
-        cited passages' titles and headings count either way.
-        """
+    def coverage_of(self, query: str, shown: Sequence[str], cited: Sequence[Passage]) -> Coverage:
+        """How much of what `query` names `shown` and the titles and headings of `cited`
+        mention (`bot.answers.coverage`); 1.0 when the check is off."""
         terms = question_terms(query)
+        return self._covered(terms, self._frequencies(terms), shown, cited)
+
+    def _frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]] | None:
         if self.min_coverage == 0.0 or not terms:
+            return None
+        return self.knowledge.index.document_frequencies(terms)
+
+    @staticmethod
+    def _covered(
+        terms: Sequence[str],
+        frequencies: tuple[int, dict[str, int]] | None,
+        shown: Sequence[str],
+        cited: Sequence[Passage],
+    ) -> Coverage:
+        if frequencies is None:
             return Coverage(1.0, ())
-        shown = [text] if generator == self.fallback.name else [p.text for p in cited]
         evidence = evidence_terms([*shown, *(p.heading for p in cited)])
-        documents, frequencies = self.knowledge.index.document_frequencies(terms)
-        return coverage(terms, evidence, frequencies, documents)
+        documents, counts = frequencies
+        return coverage(terms, evidence, counts, documents)
 
     def _abstain(self, trace: dict[str, Any], confidence: float) -> Draft:
         return Draft(

@@ -37,6 +37,7 @@ def test_contractions_and_words_of_asking_are_not_content() -> None:
 def test_evidence_terms_are_analysed_the_same_way() -> None:
     evidence = evidence_terms(["Resetting passwords [1]", "Online Banking › Security"])
     assert {"reset", "password", "onlin", "bank", "secur"} <= evidence
+    assert "1" not in evidence  # a citation marker, not a figure
 
 
 def test_coverage_weighs_rare_terms_more() -> None:
