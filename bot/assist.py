@@ -244,7 +244,7 @@ def _store_alternates(
         # The same test as the pipeline's answer: an alternate about something else
         # costs the agent time to read and reject.
         covered = pipeline.coverage_of(query, [text], [passage])
-        if covered.value < pipeline.min_coverage:
+        if confidence < pipeline.coverage_below and covered.value < pipeline.min_coverage:
             continue
         seen.add(text)
         citation = {
@@ -266,7 +266,12 @@ def _store_alternates(
             "retrieved": [hit_trace(hit)],
             "confidence": confidence,
             "grounding": {"ok": report.ok, "figures": [f.raw for f in report.figures]},
-            "coverage": {**covered.as_trace(), "min": pipeline.min_coverage},
+            "coverage": {
+                **covered.as_trace(),
+                "min": pipeline.min_coverage,
+                "checked": confidence < pipeline.coverage_below,
+                "below": pipeline.coverage_below,
+            },
         }
         answer = convo_repo.save_answer(
             session,

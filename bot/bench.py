@@ -243,5 +243,6 @@ def bench_answers(settings: Settings, dataset: Path, split: str = "dev") -> dict
             "min_confidence_agreed": runtime.answers.min_confidence_agreed,
             "min_support": runtime.answers.min_support,
             "min_coverage": runtime.answers.min_coverage,
+            "coverage_below": runtime.answers.coverage_below,
             "latency_ms": percentiles(samples),
         }

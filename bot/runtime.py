@@ -176,4 +176,5 @@ def build_answer_pipeline(
         min_confidence_agreed=settings.min_confidence_agreed,
         min_support=settings.min_support,
         min_coverage=settings.min_coverage,
+        coverage_below=settings.coverage_below,
     )

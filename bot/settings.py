@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         "knowledge base) that a knowledge answer must show, in its sentences or its "
         "sources' headings, or Teller abstains; 0 turns the check off.",
     )
+    coverage_below: float = Field(
+        default=0.45,
+        ge=0.0,
+        le=1.0,
+        description="Cosine of the best passage from which the coverage check is skipped "
+        "(the passage is close in meaning; customers' own words often differ); 1 always "
+        "checks.",
+    )
 
     # Elasticsearch (used when backend == "elasticsearch")
     elasticsearch_url: str | None = None

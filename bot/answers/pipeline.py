@@ -13,9 +13,10 @@ Rules a compliance officer can check:
   `min_confidence_agreed` when keyword and semantic search put the same document
   first) gives an honest "not covered" with a handoff offer instead of a guess; so
   does retrieval that cannot settle on a document (keyword and semantic search
-  agreeing less than `min_support`), and so does an answer that does not mention
-  what the question asks about (less than `min_coverage` of the question's content
-  words: `bot.answers.coverage`).
+  agreeing less than `min_support`), and so does an answer on a passage only weakly
+  close in meaning (cosine under `coverage_below`) that does not mention what the
+  question asks about (less than `min_coverage` of the question's content words:
+  `bot.answers.coverage`).
 - Sources are chosen by retrieval alone; text inside documents or messages cannot
   add sources or change these rules.
 """
@@ -90,6 +91,7 @@ class AnswerPipeline:
         min_confidence_agreed: float = 0.25,
         min_support: float = 0.775,
         min_coverage: float = 0.25,
+        coverage_below: float = 0.45,
         support_depth: int = 30,
         today: Callable[[], dt.date] = dt.date.today,
     ):
@@ -101,6 +103,8 @@ class AnswerPipeline:
             raise ValueError("min_support must be within [0, 1]")
         if not 0.0 <= min_coverage <= 1.0:
             raise ValueError("min_coverage must be within [0, 1]")
+        if not 0.0 <= coverage_below <= 1.0:
+            raise ValueError("coverage_below must be within [0, 1]")
         if support_depth < 1:
             raise ValueError("support_depth must be at least 1")
         self._sessions = sessions
@@ -112,6 +116,7 @@ class AnswerPipeline:
         self.min_confidence_agreed = min_confidence_agreed
         self.min_support = min_support
         self.min_coverage = min_coverage
+        self.coverage_below = coverage_below
         self.support_depth = support_depth
         self._today = today
 
@@ -272,13 +277,17 @@ class AnswerPipeline:
             trace["abstain_reason"] = "keyword and semantic search disagree on the best document"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
+        # Words are checked only where meaning is weak evidence: a customer's own words
+        # ("my card has gone missing") are often none of the knowledge base's, and a
+        # passage this close in meaning is about the question anyway.
+        terms = question_terms(query)
+        frequencies = self._frequencies(terms) if confidence < self.coverage_below else None
+        checked = {"checked": frequencies is not None, "below": self.coverage_below}
         # Any answer is made from these passages: when all of them together do not
         # mention what the question asks about, no answer can, so nothing is generated.
-        terms = question_terms(query)
-        frequencies = self._frequencies(terms)
         covered = self._covered(terms, frequencies, [p.text for p in passages], passages)
         if covered.value < self.min_coverage:
-            trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage}
+            trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage, **checked}
             trace["abstain_reason"] = "the passages do not mention what the question asks about"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
@@ -326,7 +335,7 @@ class AnswerPipeline:
         shown_passages = [passages[n - 1] for n in cited]
         shown = [draft_text] if name == self.fallback.name else [p.text for p in shown_passages]
         covered = self._covered(terms, frequencies, shown, shown_passages)
-        trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage}
+        trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage, **checked}
         if covered.value < self.min_coverage:
             trace["abstain_reason"] = "the answer does not mention what the question asks about"
             yield StreamEvent("token", {"replace": True, "text": ABSTAIN_TEXT})
