@@ -1,4 +1,4 @@
-"""`teller bench retrieval|answers|intents|scale`: the benchmarks, each printing one JSON
+"""`teller bench retrieval|answers|intents|phrasing|scale`: the benchmarks, each printing one JSON
 object (`teller bench feedback` and `bench split` are in `bot.cli_feedback`).
 
 Wire them into the main CLI's `bench` group with `register`::
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -81,6 +81,30 @@ def bench_intents(
     _echo(result, as_json)
 
 
+def bench_phrasing(
+    dataset: Annotated[Path, typer.Option(help="BANKING77 folder (train.csv with text,category).")],
+    sample: Annotated[
+        str, typer.Option(help="tuning (seed 13) or validation (seed 14, disjoint).")
+    ] = "validation",
+    per_intent: Annotated[int, typer.Option(min=1)] = 25,
+    as_json: Annotated[bool, typer.Option("--json")] = True,
+) -> None:
+    """Customers' own words on the demo bank: answered, and with the right document first."""
+    from bot.bench_phrasing import Sample
+    from bot.bench_phrasing import bench_phrasing as run
+
+    if sample not in ("tuning", "validation"):
+        fail(f"--sample must be tuning or validation, not {sample!r}")
+    train = dataset / "train.csv"
+    if not train.exists():
+        fail(f"{dataset} has no train.csv")
+    try:
+        result = run(load_settings(), train, sample=cast(Sample, sample), per_intent=per_intent)
+    except ValueError as exc:
+        fail(str(exc))
+    _echo(result, as_json)
+
+
 def bench_scale(
     chunks: Annotated[int, typer.Option(min=1)] = 100_000,
     as_json: Annotated[bool, typer.Option("--json")] = True,
@@ -93,11 +117,19 @@ def bench_scale(
 
 
 def register(bench_app: typer.Typer) -> None:
-    """Add `retrieval`, `answers`, `intents` and `scale` to the `teller bench` group."""
+    """Add `retrieval`, `answers`, `intents`, `phrasing` and `scale` to `teller bench`."""
     bench_app.command("retrieval")(bench_retrieval)
     bench_app.command("answers")(bench_answers)
     bench_app.command("intents")(bench_intents)
+    bench_app.command("phrasing")(bench_phrasing)
     bench_app.command("scale")(bench_scale)
 
 
-__all__ = ["bench_answers", "bench_intents", "bench_retrieval", "bench_scale", "register"]
+__all__ = [
+    "bench_answers",
+    "bench_intents",
+    "bench_phrasing",
+    "bench_retrieval",
+    "bench_scale",
+    "register",
+]

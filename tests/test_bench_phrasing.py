@@ -1,0 +1,30 @@
+"""The customer-phrasing benchmark's samples: seeded, per intent, disjoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.bench_phrasing import DEMO_INTENT_DOCUMENTS, phrasing_sample
+
+EXAMPLES = [
+    (f"{intent} utterance {i}", intent) for intent in DEMO_INTENT_DOCUMENTS for i in range(12)
+] + [(f"other {i}", "exchange_rate") for i in range(30)]
+
+
+def test_samples_take_each_covered_intent_and_nothing_else() -> None:
+    tuning = phrasing_sample(EXAMPLES, "tuning", 5)
+    assert len(tuning) == 5 * len(DEMO_INTENT_DOCUMENTS)
+    assert {intent for _, intent in tuning} == set(DEMO_INTENT_DOCUMENTS)
+    assert tuning == phrasing_sample(EXAMPLES, "tuning", 5)  # seeded
+
+
+def test_the_validation_sample_shares_nothing_with_the_tuning_one() -> None:
+    tuning = {text for text, _ in phrasing_sample(EXAMPLES, "tuning", 6)}
+    validation = {text for text, _ in phrasing_sample(EXAMPLES, "validation", 6)}
+    assert len(validation) == 6 * len(DEMO_INTENT_DOCUMENTS)
+    assert not tuning & validation
+
+
+def test_too_few_utterances_for_two_samples_is_an_error() -> None:
+    with pytest.raises(ValueError, match="two samples of 7 need 14"):
+        phrasing_sample(EXAMPLES, "tuning", 7)
