@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.bench_phrasing import DEMO_INTENT_DOCUMENTS, phrasing_sample
@@ -28,3 +30,19 @@ def test_the_validation_sample_shares_nothing_with_the_tuning_one() -> None:
 def test_too_few_utterances_for_two_samples_is_an_error() -> None:
     with pytest.raises(ValueError, match="two samples of 7 need 14"):
         phrasing_sample(EXAMPLES, "tuning", 7)
+
+
+def test_the_command_checks_its_arguments(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["bench", "phrasing", "--dataset", str(tmp_path)])
+    assert missing.exit_code == 2 and "has no train.csv" in missing.output
+    (tmp_path / "train.csv").write_text("text,category\nwhere is my card,card_arrival\n")
+    bad = runner.invoke(app, ["bench", "phrasing", "--dataset", str(tmp_path), "--sample", "x"])
+    assert bad.exit_code == 2 and "--sample must be tuning or validation" in bad.output
+    few = runner.invoke(app, ["bench", "phrasing", "--dataset", str(tmp_path)])
+    assert few.exit_code == 2 and "card_arrival has 1 utterances" in few.output
+    assert "Traceback" not in few.output
