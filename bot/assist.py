@@ -227,6 +227,7 @@ def _store_alternates(
     """Compose one answer from each of the best passages the pipeline's answer left out."""
     ids: list[str] = []
     seen: set[str] = set()
+    check = pipeline.coverage_check(query)
     for hit in sorted(hits, key=lambda h: h.dense_score or 0.0, reverse=True):
         if len(ids) >= ALTERNATES:
             break
@@ -243,8 +244,8 @@ def _store_alternates(
             continue
         # The same test as the pipeline's answer: an alternate about something else
         # costs the agent time to read and reject.
-        covered = pipeline.coverage_of(query, [text], [passage])
-        if confidence < pipeline.coverage_below and covered.value < pipeline.min_coverage:
+        covered = check.of([text], [passage.heading], confidence)
+        if check.fails(covered):
             continue
         seen.add(text)
         citation = {
@@ -266,12 +267,7 @@ def _store_alternates(
             "retrieved": [hit_trace(hit)],
             "confidence": confidence,
             "grounding": {"ok": report.ok, "figures": [f.raw for f in report.figures]},
-            "coverage": {
-                **covered.as_trace(),
-                "min": pipeline.min_coverage,
-                "checked": confidence < pipeline.coverage_below,
-                "below": pipeline.coverage_below,
-            },
+            "coverage": check.trace(covered),
         }
         answer = convo_repo.save_answer(
             session,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
@@ -48,8 +48,8 @@ _ASKING: Final = frozenset(
 )  # fmt: skip
 STOP_WORDS: Final = (ENGLISH_STOP_WORDS - _MEANINGFUL) | _ASKING
 MIN_IDF: Final = 0.1
-# A word, with any clitic ("hasn't", "bank's", "I'm") split off: the clitics are dropped.
 _CITATION = re.compile(r"\[\d+\]")
+# A word, with any clitic ("hasn't", "bank's", "I'm") split off: the clitics are dropped.
 _WORD = re.compile(r"([A-Za-z0-9]+)(?:'(?:s|t|re|ve|ll|d|m))?\b", re.IGNORECASE)
 
 
@@ -86,9 +86,60 @@ def evidence_terms(texts: Iterable[str]) -> set[str]:
 class Coverage:
     value: float  # in [0, 1]; 1.0 when the question has no content terms
     missing: tuple[str, ...]  # question terms the evidence lacks, rarest first
+    checked: bool = True  # False: not measured (the check did not apply), value 1.0
 
     def as_trace(self) -> dict[str, object]:
         return {"value": round(self.value, 4), "missing": list(self.missing)}
+
+
+Counts = tuple[int, dict[str, int]]
+"""(number of indexed chunks, {term: chunks holding it}), as `document_frequencies` gives."""
+
+
+class CoverageCheck:
+    """The coverage test of one question, for its answer and any alternative to it.
+
+    It applies where meaning is weak evidence, to text resting on a passage whose cosine
+    is under `below` (customers' own words are often none of the knowledge base's, and
+    a passage closer in meaning is about the question anyway), and not at all when
+    `minimum` is 0 or the question has no content terms. `count` gives the document
+    frequencies; it is called once, and only when some text needs checking.
+    """
+
+    def __init__(
+        self,
+        question: str,
+        *,
+        minimum: float,
+        below: float,
+        count: Callable[[Sequence[str]], Counts],
+    ):
+        self.terms = question_terms(question)
+        self.minimum = minimum
+        self.below = below
+        self._count = count
+        self._counts: Counts | None = None
+
+    def of(self, shown: Iterable[str], headings: Iterable[str], cosine: float) -> Coverage:
+        """The coverage of the question by `shown` and `headings`, resting on a passage
+        at `cosine`; not checked (1.0) where the check does not apply."""
+        if self.minimum == 0.0 or not self.terms or cosine >= self.below:
+            return Coverage(1.0, (), checked=False)
+        if self._counts is None:
+            self._counts = self._count(self.terms)
+        documents, frequencies = self._counts
+        return coverage(self.terms, evidence_terms([*shown, *headings]), frequencies, documents)
+
+    def fails(self, covered: Coverage) -> bool:
+        return covered.checked and covered.value < self.minimum
+
+    def trace(self, covered: Coverage) -> dict[str, object]:
+        return {
+            **covered.as_trace(),
+            "min": self.minimum,
+            "checked": covered.checked,
+            "below": self.below,
+        }
 
 
 def coverage(

@@ -41,12 +41,12 @@ from bot.answers.convert import (
     passage_from_hit,
     result_from_dict,
 )
-from bot.answers.coverage import Coverage, coverage, evidence_terms, question_terms
+from bot.answers.coverage import CoverageCheck
 from bot.answers.rewrite import chosen_question, rewrite_followup
 from bot.answers.store import Draft, open_conversation, store_answer
 from bot.answers.types import AnswerResult, Citation, StreamEvent
 from bot.generation.grounding import check_grounding
-from bot.generation.types import Generation, GenerationRequest, Generator, Passage, Turn
+from bot.generation.types import Generation, GenerationRequest, Generator, Turn
 from bot.knowledge import KnowledgeService
 from bot.rates import answer_rate_question, detect_rate_question
 from db import rates as rates_repo
@@ -277,17 +277,12 @@ class AnswerPipeline:
             trace["abstain_reason"] = "keyword and semantic search disagree on the best document"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
-        # Words are checked only where meaning is weak evidence: a customer's own words
-        # ("my card has gone missing") are often none of the knowledge base's, and a
-        # passage this close in meaning is about the question anyway.
-        terms = question_terms(query)
-        frequencies = self._frequencies(terms) if confidence < self.coverage_below else None
-        checked = {"checked": frequencies is not None, "below": self.coverage_below}
         # Any answer is made from these passages: when all of them together do not
         # mention what the question asks about, no answer can, so nothing is generated.
-        covered = self._covered(terms, frequencies, [p.text for p in passages], passages)
-        if covered.value < self.min_coverage:
-            trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage, **checked}
+        check = self.coverage_check(query)
+        covered = check.of([p.text for p in passages], [p.heading for p in passages], confidence)
+        if check.fails(covered):
+            trace["coverage"] = check.trace(covered)
             trace["abstain_reason"] = "the passages do not mention what the question asks about"
             yield from _word_tokens(ABSTAIN_TEXT)
             return self._abstain(trace, confidence)
@@ -334,9 +329,9 @@ class AnswerPipeline:
         # question's words over passages about something else.
         shown_passages = [passages[n - 1] for n in cited]
         shown = [draft_text] if name == self.fallback.name else [p.text for p in shown_passages]
-        covered = self._covered(terms, frequencies, shown, shown_passages)
-        trace["coverage"] = {**covered.as_trace(), "min": self.min_coverage, **checked}
-        if covered.value < self.min_coverage:
+        covered = check.of(shown, [p.heading for p in shown_passages], confidence)
+        trace["coverage"] = check.trace(covered)
+        if check.fails(covered):
             trace["abstain_reason"] = "the answer does not mention what the question asks about"
             yield StreamEvent("token", {"replace": True, "text": ABSTAIN_TEXT})
             return self._abstain(trace, confidence)
@@ -348,29 +343,14 @@ class AnswerPipeline:
             "knowledge", draft_text, citations, confidence, False, trace, name, version, []
         )
 
-    def coverage_of(self, query: str, shown: Sequence[str], cited: Sequence[Passage]) -> Coverage:
-        """How much of what `query` names `shown` and the titles and headings of `cited`
-        mention (`bot.answers.coverage`); 1.0 when the check is off."""
-        terms = question_terms(query)
-        return self._covered(terms, self._frequencies(terms), shown, cited)
-
-    def _frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]] | None:
-        if self.min_coverage == 0.0 or not terms:
-            return None
-        return self.knowledge.index.document_frequencies(terms)
-
-    @staticmethod
-    def _covered(
-        terms: Sequence[str],
-        frequencies: tuple[int, dict[str, int]] | None,
-        shown: Sequence[str],
-        cited: Sequence[Passage],
-    ) -> Coverage:
-        if frequencies is None:
-            return Coverage(1.0, ())
-        evidence = evidence_terms([*shown, *(p.heading for p in cited)])
-        documents, counts = frequencies
-        return coverage(terms, evidence, counts, documents)
+    def coverage_check(self, question: str) -> CoverageCheck:
+        """The coverage test of `question` with this pipeline's thresholds and index."""
+        return CoverageCheck(
+            question,
+            minimum=self.min_coverage,
+            below=self.coverage_below,
+            count=self.knowledge.index.document_frequencies,
+        )
 
     def _abstain(self, trace: dict[str, Any], confidence: float) -> Draft:
         return Draft(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pytest
 
-from bot.answers.coverage import coverage, evidence_terms, question_terms
+from bot.answers.coverage import CoverageCheck, coverage, evidence_terms, question_terms
 
 
 def test_question_terms_drop_function_words_and_stem() -> None:
@@ -63,3 +64,28 @@ def test_a_term_in_every_chunk_still_counts_a_little() -> None:
 
 def test_a_question_without_content_words_is_fully_covered() -> None:
     assert coverage([], set(), {}, 10).value == 1.0
+
+
+def test_a_check_counts_frequencies_once_and_only_when_it_applies() -> None:
+    calls: list[list[str]] = []
+
+    def count(terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        calls.append(list(terms))
+        return 100, {"deposit": 40}
+
+    check = CoverageCheck("Can I rent a safe deposit box?", minimum=0.25, below=0.45, count=count)
+    close = check.of(["A certificate of deposit pays a fixed rate."], [], cosine=0.6)
+    assert not close.checked and not check.fails(close) and calls == []
+    weak = check.of(["A certificate of deposit pays a fixed rate."], ["Certificates"], cosine=0.4)
+    again = check.of(["Rent a safe deposit box at any branch."], [], cosine=0.4)
+    assert calls == [["rent", "safe", "deposit", "box"]]
+    assert check.fails(weak) and not check.fails(again)
+    assert check.trace(weak) == {
+        "value": round(weak.value, 4),
+        "missing": ["rent", "safe", "box"],  # in no chunk, equally rare: question order
+        "min": 0.25,
+        "checked": True,
+        "below": 0.45,
+    }
+    off = CoverageCheck("Can I rent a safe deposit box?", minimum=0.0, below=0.45, count=count)
+    assert not off.of([], [], cosine=0.1).checked
