@@ -193,22 +193,45 @@ def test_accepting_the_offer_of_a_person_after_an_abstention(dialogue: DialogueS
     assert handoff.handoff_reference and handoff.handoff_reference in handoff.text
 
 
-def test_yes_after_thanks_is_not_a_yes_to_the_earlier_offer(dialogue: DialogueService) -> None:
-    # "You're welcome! Is there anything else I can help you with?" - "yes" answers
-    # that question, not the offer of a person (or of a rate) made before the thanks.
+@pytest.mark.parametrize(
+    ("interlude", "reply"),
+    [
+        ("thanks", "anything else"),  # "You're welcome! Is there anything else ...?"
+        ("hello again", "How can I help?"),
+        ("Can you recommend a good movie?", "only help with banking questions"),
+    ],
+)
+def test_yes_after_a_change_of_subject_is_not_a_yes_to_the_earlier_offer(
+    dialogue: DialogueService, interlude: str, reply: str
+) -> None:
+    # "yes" after thanks, a greeting or an out-of-scope reply answers that reply, not
+    # the offer of a person (or of a rate) made before it.
     conversation = _conversation()
     first = dialogue.answer(UNANSWERABLE[0], conversation_id=conversation)
     assert first.kind == "abstain" and first.handoff_suggested, first.text
-    assert "anything else" in dialogue.answer("thanks", conversation_id=conversation).text
+    assert reply in dialogue.answer(interlude, conversation_id=conversation).text
     after = dialogue.answer("yes", conversation_id=conversation)
     assert after.kind == DIALOGUE_KIND and after.handoff_reference is None, after.text
 
     conversation = _conversation()
     offer = dialogue.answer("What's the rate on a 5/1 ARM?", conversation_id=conversation)
     assert offer.choices == ["30-year 7/6 ARM mortgage"], offer.text
-    assert "anything else" in dialogue.answer("thanks", conversation_id=conversation).text
+    assert reply in dialogue.answer(interlude, conversation_id=conversation).text
     after = dialogue.answer("yes", conversation_id=conversation)
     assert after.kind == DIALOGUE_KIND and "5.875" not in after.text, after.text
+
+
+def test_yes_after_the_bot_challenge_still_accepts_the_person_offered(
+    dialogue: DialogueService,
+) -> None:
+    # "I'm a virtual assistant ... I can connect you with a colleague whenever you ask."
+    conversation = _conversation()
+    first = dialogue.answer(UNANSWERABLE[0], conversation_id=conversation)
+    assert first.kind == "abstain" and first.handoff_suggested, first.text
+    challenge = dialogue.answer("am I chatting with a bot?", conversation_id=conversation)
+    assert "virtual assistant, not a person" in challenge.text
+    handoff = dialogue.answer("yes please", conversation_id=conversation)
+    assert handoff.handoff_reference and handoff.handoff_reference in handoff.text
 
 
 def test_two_answers_in_a_row_teller_cannot_give_hand_off(dialogue: DialogueService) -> None:

@@ -179,18 +179,54 @@ class ActionHandoffDeclined(Action):
         return _offers_withdrawn()
 
 
-class ActionYouAreWelcome(Action):
-    """Answer thanks and forget what was offered: the reply asks "Is there anything
-    else I can help you with?", so a "yes" after it is not a yes to an earlier offer."""
+class _ReplyWithdrawingOffers:
+    """Mixin for actions that send a fixed domain reply and forget what the last answer
+    offered (a person, one alternative). These replies change the subject ("Hello! ...
+    How can I help?", "Is there anything else I can help you with?"), so a "yes" after
+    them is not a yes to the earlier offer. The bot challenge keeps the offers: its reply
+    says a colleague is available, so a "yes" after it may well accept the person
+    offered. Not an `Action` itself: rasa_sdk registers every `Action` subclass, and
+    this one has no name."""
+
+    action_name: str
+    response: str
 
     def name(self) -> str:
-        return "action_you_are_welcome"
+        return self.action_name
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_you_are_welcome")
+        dispatcher.utter_message(response=self.response)
         return _offers_withdrawn()
+
+
+class ActionYouAreWelcome(_ReplyWithdrawingOffers, Action):
+    """Answer thanks ("You're welcome! Is there anything else I can help you with?")."""
+
+    action_name = "action_you_are_welcome"
+    response = "utter_you_are_welcome"
+
+
+class ActionGreet(_ReplyWithdrawingOffers, Action):
+    """Answer a greeting, also one in the middle of a conversation."""
+
+    action_name = "action_greet"
+    response = "utter_greet"
+
+
+class ActionOutOfScope(_ReplyWithdrawingOffers, Action):
+    """Say what the assistant helps with."""
+
+    action_name = "action_out_of_scope"
+    response = "utter_out_of_scope"
+
+
+class ActionGoodbye(_ReplyWithdrawingOffers, Action):
+    """Say goodbye; a conversation picked up again starts without the old offers."""
+
+    action_name = "action_goodbye"
+    response = "utter_goodbye"
 
 
 class ActionAskTerm(Action):
