@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench_phrasing import DEMO_INTENT_DOCUMENTS, phrasing_sample
+from bot.bench_phrasing import DEMO_INTENT_DOCUMENTS, DEMO_UNCOVERED_INTENTS, phrasing_sample
 
 EXAMPLES = [
     (f"{intent} utterance {i}", intent) for intent in DEMO_INTENT_DOCUMENTS for i in range(12)
@@ -25,6 +25,16 @@ def test_the_validation_sample_shares_nothing_with_the_tuning_one() -> None:
     validation = {text for text, _ in phrasing_sample(EXAMPLES, "validation", 6)}
     assert len(validation) == 6 * len(DEMO_INTENT_DOCUMENTS)
     assert not tuning & validation
+
+
+def test_the_uncovered_sample_takes_the_uncovered_intents_only() -> None:
+    examples = EXAMPLES + [
+        (f"{intent} utterance {i}", intent) for intent in DEMO_UNCOVERED_INTENTS for i in range(10)
+    ]
+    uncovered = phrasing_sample(examples, "validation", 5, DEMO_UNCOVERED_INTENTS)
+    assert len(uncovered) == 5 * len(DEMO_UNCOVERED_INTENTS)
+    assert {intent for _, intent in uncovered} == set(DEMO_UNCOVERED_INTENTS)
+    assert not set(DEMO_UNCOVERED_INTENTS) & set(DEMO_INTENT_DOCUMENTS)
 
 
 def test_too_few_utterances_for_two_samples_is_an_error() -> None:
