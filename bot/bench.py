@@ -244,5 +244,7 @@ def bench_answers(settings: Settings, dataset: Path, split: str = "dev") -> dict
             "min_support": runtime.answers.min_support,
             "min_coverage": runtime.answers.min_coverage,
             "coverage_below": runtime.answers.coverage_below,
+            "strict_coverage": runtime.answers.strict_coverage,
+            "strict_coverage_below": runtime.answers.strict_coverage_below,
             "latency_ms": percentiles(samples),
         }

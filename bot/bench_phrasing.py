@@ -144,6 +144,8 @@ def bench_phrasing(
                 "min_confidence_agreed": pipeline.min_confidence_agreed,
                 "min_coverage": pipeline.min_coverage,
                 "coverage_below": pipeline.coverage_below,
+                "strict_coverage": pipeline.strict_coverage,
+                "strict_coverage_below": pipeline.strict_coverage_below,
             }
         finally:
             runtime.close()

@@ -177,4 +177,6 @@ def build_answer_pipeline(
         min_support=settings.min_support,
         min_coverage=settings.min_coverage,
         coverage_below=settings.coverage_below,
+        strict_coverage=settings.strict_coverage,
+        strict_coverage_below=settings.strict_coverage_below,
     )

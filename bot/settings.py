@@ -132,6 +132,21 @@ class Settings(BaseSettings):
         "(the passage is close in meaning; customers' own words often differ); 1 always "
         "checks.",
     )
+    strict_coverage: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The share of the question's content words required instead of "
+        "min_coverage when the best passage's cosine is under strict_coverage_below "
+        "(meaning is weaker still there).",
+    )
+    strict_coverage_below: float = Field(
+        default=0.40,
+        ge=0.0,
+        le=1.0,
+        description="Cosine of the best passage under which strict_coverage applies; 0 "
+        "turns the stricter tier off.",
+    )
 
     # Elasticsearch (used when backend == "elasticsearch")
     elasticsearch_url: str | None = None

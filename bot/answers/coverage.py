@@ -87,6 +87,7 @@ class Coverage:
     value: float  # in [0, 1]; 1.0 when the question has no content terms
     missing: tuple[str, ...]  # question terms the evidence lacks, rarest first
     checked: bool = True  # False: not measured (the check did not apply), value 1.0
+    required: float = 0.0  # the share the text had to reach (by its passage's cosine)
 
     def as_trace(self) -> dict[str, object]:
         return {"value": round(self.value, 4), "missing": list(self.missing)}
@@ -101,9 +102,12 @@ class CoverageCheck:
 
     It applies where meaning is weak evidence, to text resting on a passage whose cosine
     is under `below` (customers' own words are often none of the knowledge base's, and
-    a passage closer in meaning is about the question anyway), and not at all when
-    `minimum` is 0 or the question has no content terms. `count` gives the document
-    frequencies; it is called once, and only when some text needs checking.
+    a passage closer in meaning is about the question anyway), and asks more where
+    meaning is weaker still: `strict` instead of `minimum` under `strict_below` ("What
+    should I do if I lost my phone?" finds the lost-card steps at cosine 0.38 and shares
+    "lost" with them). Not at all when `minimum` is 0 or the question has no content
+    terms. `count` gives the document frequencies; it is called once, and only when some
+    text needs checking.
     """
 
     def __init__(
@@ -113,32 +117,47 @@ class CoverageCheck:
         minimum: float,
         below: float,
         count: Callable[[Sequence[str]], Counts],
+        strict: float = 0.0,
+        strict_below: float = 0.0,
     ):
         self.terms = question_terms(question)
         self.minimum = minimum
         self.below = below
+        self.strict = strict
+        self.strict_below = strict_below
         self._count = count
         self._counts: Counts | None = None
+
+    def required(self, cosine: float) -> float:
+        """The share text resting on a passage at `cosine` must reach (0: unchecked)."""
+        if self.minimum == 0.0 or not self.terms:
+            return 0.0
+        need = self.minimum if cosine < self.below else 0.0
+        return max(need, self.strict) if cosine < self.strict_below else need
 
     def of(self, shown: Iterable[str], headings: Iterable[str], cosine: float) -> Coverage:
         """The coverage of the question by `shown` and `headings`, resting on a passage
         at `cosine`; not checked (1.0) where the check does not apply."""
-        if self.minimum == 0.0 or not self.terms or cosine >= self.below:
+        need = self.required(cosine)
+        if need == 0.0:
             return Coverage(1.0, (), checked=False)
         if self._counts is None:
             self._counts = self._count(self.terms)
         documents, frequencies = self._counts
-        return coverage(self.terms, evidence_terms([*shown, *headings]), frequencies, documents)
+        found = coverage(self.terms, evidence_terms([*shown, *headings]), frequencies, documents)
+        return Coverage(found.value, found.missing, required=need)
 
     def fails(self, covered: Coverage) -> bool:
-        return covered.checked and covered.value < self.minimum
+        return covered.checked and covered.value < covered.required
 
     def trace(self, covered: Coverage) -> dict[str, object]:
         return {
             **covered.as_trace(),
-            "min": self.minimum,
+            "min": covered.required if covered.checked else self.minimum,
             "checked": covered.checked,
             "below": self.below,
+            "strict": self.strict,
+            "strict_below": self.strict_below,
         }
 
 

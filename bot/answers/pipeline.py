@@ -15,8 +15,8 @@ Rules a compliance officer can check:
   does retrieval that cannot settle on a document (keyword and semantic search
   agreeing less than `min_support`), and so does an answer on a passage only weakly
   close in meaning (cosine under `coverage_below`) that does not mention what the
-  question asks about (less than `min_coverage` of the question's content words:
-  `bot.answers.coverage`).
+  question asks about (less than `min_coverage` of the question's content words, and
+  `strict_coverage` under cosine `strict_coverage_below`: `bot.answers.coverage`).
 - Sources are chosen by retrieval alone; text inside documents or messages cannot
   add sources or change these rules.
 """
@@ -92,6 +92,8 @@ class AnswerPipeline:
         min_support: float = 0.775,
         min_coverage: float = 0.25,
         coverage_below: float = 0.45,
+        strict_coverage: float = 0.5,
+        strict_coverage_below: float = 0.40,
         support_depth: int = 30,
         today: Callable[[], dt.date] = dt.date.today,
     ):
@@ -105,6 +107,10 @@ class AnswerPipeline:
             raise ValueError("min_coverage must be within [0, 1]")
         if not 0.0 <= coverage_below <= 1.0:
             raise ValueError("coverage_below must be within [0, 1]")
+        if not 0.0 <= strict_coverage <= 1.0:
+            raise ValueError("strict_coverage must be within [0, 1]")
+        if not 0.0 <= strict_coverage_below <= 1.0:
+            raise ValueError("strict_coverage_below must be within [0, 1]")
         if support_depth < 1:
             raise ValueError("support_depth must be at least 1")
         self._sessions = sessions
@@ -117,6 +123,8 @@ class AnswerPipeline:
         self.min_support = min_support
         self.min_coverage = min_coverage
         self.coverage_below = coverage_below
+        self.strict_coverage = strict_coverage
+        self.strict_coverage_below = strict_coverage_below
         self.support_depth = support_depth
         self._today = today
 
@@ -349,6 +357,8 @@ class AnswerPipeline:
             question,
             minimum=self.min_coverage,
             below=self.coverage_below,
+            strict=self.strict_coverage,
+            strict_below=self.strict_coverage_below,
             count=self.knowledge.index.document_frequencies,
         )
 

@@ -86,6 +86,38 @@ def test_a_check_counts_frequencies_once_and_only_when_it_applies() -> None:
         "min": 0.25,
         "checked": True,
         "below": 0.45,
+        "strict": 0.0,
+        "strict_below": 0.0,
     }
     off = CoverageCheck("Can I rent a safe deposit box?", minimum=0.0, below=0.45, count=count)
     assert not off.of([], [], cosine=0.1).checked
+
+
+def test_weaker_meaning_asks_more_of_the_words() -> None:
+    # "lost" is there, "phone" is not: half the question, enough near the cosine limit,
+    # not where the passage is further away in meaning.
+    check = CoverageCheck(
+        "What should I do if I lost my phone?",
+        minimum=0.25,
+        below=0.45,
+        strict=0.5,
+        strict_below=0.40,
+        count=lambda terms: (100, {"lost": 5}),
+    )
+    shown = ["Freeze your card right away if it was lost or stolen."]
+    near, far = check.of(shown, [], cosine=0.42), check.of(shown, [], cosine=0.38)
+    assert near.value == far.value and 0.25 < far.value < 0.5
+    assert not check.fails(near) and check.fails(far)
+    assert check.trace(near)["min"] == 0.25 and check.trace(far)["min"] == 0.5
+    assert not check.of(shown, [], cosine=0.45).checked
+    assert check.required(0.3) == 0.5 and check.required(0.44) == 0.25
+    assert check.required(0.5) == 0.0
+    off = CoverageCheck(
+        "What should I do if I lost my phone?",
+        minimum=0.0,
+        below=0.45,
+        strict=0.5,
+        strict_below=0.40,
+        count=lambda terms: (100, {}),
+    )
+    assert not off.of(shown, [], cosine=0.3).checked  # min_coverage 0 turns both off

@@ -3,7 +3,7 @@
 57 questions written for the answer checks (README, "Answers"): 32 the demo knowledge
 base answers, 25 it does not cover. Every covered one must be answered; the uncovered
 ones below must be refused (by the cosine floor, the agreement check or the coverage
-check). Seven more uncovered questions still get sentences about something near; they
+check). Six more uncovered questions still get sentences about something near; they
 are listed in `STILL_ANSWERED` and not asserted: telling them apart needs a model that
 reads whether a sentence answers the question.
 """
@@ -72,6 +72,7 @@ NOT_COVERED = (
     "Do you have an app for Apple Watch?",
     "Are my deposits FDIC insured?",
     "Can I refinance my car loan with you?",
+    "Can I pay my mortgage with a credit card?",  # the stricter tier under cosine 0.40
 )
 
 STILL_ANSWERED = (
@@ -80,7 +81,6 @@ STILL_ANSWERED = (
     "How do I increase my credit limit?",
     "How do I dispute a charge on my credit card?",
     "What is the minimum credit score for a mortgage?",
-    "Can I pay my mortgage with a credit card?",
     "How do I stop a check payment?",
 )
 
