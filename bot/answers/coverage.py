@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Final
 
@@ -145,7 +145,7 @@ class CoverageCheck:
             self._counts = self._count(self.terms)
         documents, frequencies = self._counts
         found = coverage(self.terms, evidence_terms([*shown, *headings]), frequencies, documents)
-        return Coverage(found.value, found.missing, required=need)
+        return replace(found, required=need)
 
     def fails(self, covered: Coverage) -> bool:
         return covered.checked and covered.value < covered.required
