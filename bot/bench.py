@@ -239,12 +239,6 @@ def bench_answers(settings: Settings, dataset: Path, split: str = "dev") -> dict
             ),
             "figures_checked": figures_total,
             "generator": runtime.answers.generator.name,
-            "min_confidence": runtime.answers.min_confidence,
-            "min_confidence_agreed": runtime.answers.min_confidence_agreed,
-            "min_support": runtime.answers.min_support,
-            "min_coverage": runtime.answers.min_coverage,
-            "coverage_below": runtime.answers.coverage_below,
-            "strict_coverage": runtime.answers.strict_coverage,
-            "strict_coverage_below": runtime.answers.strict_coverage_below,
+            **runtime.answers.thresholds(),
             "latency_ms": percentiles(samples),
         }

@@ -126,7 +126,6 @@ def bench_phrasing(
                 result = runtime.answers.answer(text, channel="api")
                 if result.kind in ("knowledge", "rate"):
                     wrongly[intent] += 1
-            pipeline = runtime.answers
             return {
                 "dataset": train_csv.parent.name,
                 "sample": sample,
@@ -140,12 +139,7 @@ def bench_phrasing(
                     "answered": sum(wrongly.values()),
                     "per_intent": wrongly,
                 },
-                "min_confidence": pipeline.min_confidence,
-                "min_confidence_agreed": pipeline.min_confidence_agreed,
-                "min_coverage": pipeline.min_coverage,
-                "coverage_below": pipeline.coverage_below,
-                "strict_coverage": pipeline.strict_coverage,
-                "strict_coverage_below": pipeline.strict_coverage_below,
+                **runtime.answers.thresholds(),
             }
         finally:
             runtime.close()

@@ -99,18 +99,17 @@ class AnswerPipeline:
     ):
         if k < 1:
             raise ValueError("k must be at least 1")
-        if not 0.0 <= min_confidence_agreed <= 1.0:
-            raise ValueError("min_confidence_agreed must be within [0, 1]")
-        if not 0.0 <= min_support <= 1.0:
-            raise ValueError("min_support must be within [0, 1]")
-        if not 0.0 <= min_coverage <= 1.0:
-            raise ValueError("min_coverage must be within [0, 1]")
-        if not 0.0 <= coverage_below <= 1.0:
-            raise ValueError("coverage_below must be within [0, 1]")
-        if not 0.0 <= strict_coverage <= 1.0:
-            raise ValueError("strict_coverage must be within [0, 1]")
-        if not 0.0 <= strict_coverage_below <= 1.0:
-            raise ValueError("strict_coverage_below must be within [0, 1]")
+        shares = {
+            "min_confidence_agreed": min_confidence_agreed,
+            "min_support": min_support,
+            "min_coverage": min_coverage,
+            "coverage_below": coverage_below,
+            "strict_coverage": strict_coverage,
+            "strict_coverage_below": strict_coverage_below,
+        }
+        for name, value in shares.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
         if support_depth < 1:
             raise ValueError("support_depth must be at least 1")
         self._sessions = sessions
@@ -350,6 +349,18 @@ class AnswerPipeline:
         return Draft(
             "knowledge", draft_text, citations, confidence, False, trace, name, version, []
         )
+
+    def thresholds(self) -> dict[str, float]:
+        """The settings that decide whether a knowledge answer is given (for reports)."""
+        return {
+            "min_confidence": self.min_confidence,
+            "min_confidence_agreed": self.min_confidence_agreed,
+            "min_support": self.min_support,
+            "min_coverage": self.min_coverage,
+            "coverage_below": self.coverage_below,
+            "strict_coverage": self.strict_coverage,
+            "strict_coverage_below": self.strict_coverage_below,
+        }
 
     def coverage_check(self, question: str) -> CoverageCheck:
         """The coverage test of `question` with this pipeline's thresholds and index."""
