@@ -13,6 +13,7 @@ import numpy as np
 
 from retrieval.errors import ModelLoadError
 from retrieval.types import Matrix, Vector
+from retrieval.vector_cache import VectorCache
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -30,7 +31,14 @@ class SentenceTransformerEmbedder:
     never share vectors).
     """
 
-    def __init__(self, model_path: str | Path, *, batch_size: int = 32, device: str = "cpu"):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        batch_size: int = 32,
+        device: str = "cpu",
+        query_cache_size: int = 1024,
+    ):
         path = Path(model_path)
         if not path.is_dir():
             raise ModelLoadError(
@@ -39,12 +47,15 @@ class SentenceTransformerEmbedder:
             )
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if query_cache_size < 0:
+            raise ValueError("query_cache_size must not be negative")
         self._path = path
         self._batch_size = batch_size
         self._device = device
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
         self._name: str | None = None
+        self._queries = VectorCache(query_cache_size)
 
     @property
     def label(self) -> str:
@@ -107,7 +118,9 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> Vector:
-        return self.embed_documents([text])[0]
+        """Cached: one answer embeds its question for search and again to compose, and
+        customers ask the same questions (the last `query_cache_size` are kept)."""
+        return self._queries.vectors([text], self.embed_documents)[0]
 
 
 def content_digest(folder: Path) -> str:

@@ -9,8 +9,6 @@ every figure in the answer is in a cited source.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +17,7 @@ import numpy as np
 
 from bot.generation.types import Generation, GenerationRequest, Passage, parse_citations
 from retrieval.types import Embedder, Matrix
+from retrieval.vector_cache import VectorCache
 
 ALGORITHM_VERSION = "3"
 """Bumped whenever the selection rules change, so stored answers say which rules made them."""
@@ -174,9 +173,7 @@ class ExtractiveComposer:
         self._max_passages = max_passages
         self._min_similarity = min_similarity
         self._relative_margin = relative_margin
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = VectorCache(cache_size)
 
     @property
     def name(self) -> str:
@@ -261,25 +258,7 @@ class ExtractiveComposer:
 
     def _vectors(self, sentences: Sequence[str]) -> Matrix:
         """Sentence vectors, embedding only those not cached, in one batch."""
-        with self._lock:
-            found = {s: self._cache[s] for s in sentences if s in self._cache}
-            for sentence in found:
-                self._cache.move_to_end(sentence)
-        missing = [s for s in dict.fromkeys(sentences) if s not in found]
-        if missing:
-            fresh = self._embedder.embed_documents(missing)
-            with self._lock:
-                for sentence, vector in zip(missing, fresh, strict=True):
-                    found[sentence] = vector
-                    self._remember(sentence, vector)
-        return np.stack([found[s] for s in sentences]).astype(np.float32, copy=False)
-
-    def _remember(self, sentence: str, vector: np.ndarray) -> None:
-        if self._cache_size == 0:
-            return
-        self._cache[sentence] = vector
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        return self._cache.vectors(sentences, self._embedder.embed_documents)
 
 
 def _reading_order(candidate: _Candidate) -> tuple[int, int]:
