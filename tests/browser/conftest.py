@@ -106,6 +106,12 @@ def teller(tmp_path_factory: pytest.TempPathFactory, host_site: HostSite) -> Ite
         yield server
 
 
+# Waits are upper bounds, not speed checks (latency lives in `teller bench`): an answer
+# that takes a few seconds on a CI runner whose cores are busy must not fail a test of
+# what the page shows. Playwright's own defaults (5 s for `expect`) did, under load.
+WAIT_MS = 60_000
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     try:
@@ -113,8 +119,9 @@ def browser() -> Iterator[Browser]:
         chromium_path()
     except BrowserUnavailableError as exc:
         pytest.fail(f"browser tests need Chromium and Playwright: {exc}", pytrace=False)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         chromium = launch_browser(playwright)
         try:
@@ -126,7 +133,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser, teller: DemoServer) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, reduced_motion="reduce")
-    ctx.set_default_timeout(30_000)
+    ctx.set_default_timeout(WAIT_MS)
     try:
         yield ctx
     finally:
