@@ -23,12 +23,13 @@ from typing import Any, Final
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers.pipeline import AnswerPipeline, ConversationIdError
+from bot.answers.pipeline import AnswerPipeline, ConversationIdError, EmptyMessageError
 from bot.answers.rewrite import rewrite_followup
 from bot.answers.types import AnswerKind, AnswerResult, Citation, StreamEvent
 from bot.rates import answer_rate_question, detect_rate_question
 from db import conversations as convo_repo
 from db import rates as rates_repo
+from retrieval.parsing import printable
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class DialogueService:
         self, message: str, *, conversation_id: str | None = None, channel: str = "api"
     ) -> AnswerResult:
         """One turn of the conversation `conversation_id` (a new one when None)."""
+        message = printable(message)
         if self.rasa is None:
             return self.pipeline.answer(message, conversation_id=conversation_id, channel=channel)
         conversation_id = _conversation_id(message, conversation_id)
@@ -158,6 +160,7 @@ class DialogueService:
         Rasa the pipeline streams as it generates (its final event marked degraded
         when Rasa failed).
         """
+        message = printable(message)
         if self.rasa is None:
             yield from self.pipeline.stream(
                 message, conversation_id=conversation_id, channel=channel
@@ -197,7 +200,7 @@ class DialogueService:
 def _conversation_id(message: str, conversation_id: str | None) -> str:
     """The conversation id Rasa and the pipeline share (Rasa's sender id)."""
     if not message.strip():
-        raise ValueError("the message is empty")
+        raise EmptyMessageError("the message is empty; type a question")
     if conversation_id is None:
         return str(uuid.uuid4())
     if not _CONVERSATION_ID.match(conversation_id):

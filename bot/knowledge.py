@@ -27,7 +27,12 @@ from db.errors import DocumentNotFound
 from db.types import NewChunk
 from retrieval.chunking import build_context, chunk_document
 from retrieval.errors import DocumentNotFoundError, RetrievalError
-from retrieval.parsers import derive_doc_id, parse_bytes
+from retrieval.parsing import (
+    derive_doc_id,
+    has_control_characters,
+    parse_bytes,
+    printable_document,
+)
 from retrieval.types import (
     Embedder,
     IndexBackend,
@@ -154,8 +159,21 @@ class KnowledgeService:
         outcomes: list[IngestOutcome] = []
         prepared: list[_Prepared] = []
         seen: dict[str, int] = {}
-        for doc in docs:
+        for raw in docs:
+            doc = printable_document(raw)
             doc_id = doc.doc_id or derive_doc_id(doc.source or doc.title)
+            if has_control_characters(doc_id):
+                outcomes.append(
+                    IngestOutcome(
+                        source=doc.source,
+                        status="failed",
+                        doc_id=None,
+                        error=f"document id {doc_id!r} contains control characters; "
+                        "use letters, digits and punctuation",
+                        error_type="InvalidDocumentId",
+                    )
+                )
+                continue
             if doc_id in seen:
                 outcomes.append(
                     IngestOutcome(

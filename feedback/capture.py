@@ -29,6 +29,7 @@ from db.models import Answer, Feedback, FeedbackEvent
 from db.repository import embedding_to_bytes
 from feedback.records import iter_records, passages_snapshot
 from feedback.types import ExportFilters, ExportFormat, ExportResult, FeedbackRecord
+from retrieval.parsing import has_control_characters
 from retrieval.types import Embedder, SearchRequest
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ def validate_vote(vote: Vote) -> None:
         raise ValueError("rater.kind must be 'customer' or 'agent'")
     if not vote.rater_id.strip() or len(vote.rater_id) > 200:
         raise ValueError("rater.id must be 1-200 characters long")
+    if has_control_characters(vote.rater_id):
+        raise ValueError("rater.id must not contain control characters (such as NUL)")
     if len(vote.reasons) > MAX_REASONS or any(
         not r.strip() or len(r) > MAX_REASON_LENGTH for r in vote.reasons
     ):

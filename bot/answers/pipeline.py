@@ -50,6 +50,7 @@ from bot.generation.types import Generation, GenerationRequest, Generator, Turn
 from bot.knowledge import KnowledgeService
 from bot.rates import answer_rate_question, detect_rate_question
 from db import rates as rates_repo
+from retrieval.parsing import printable
 from retrieval.types import SearchFilters, SearchRequest
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ AGREED = 0.999
 
 class ConversationIdError(ValueError):
     """A conversation id that is not 8-36 letters, digits, '-' or '_'."""
+
+
+class EmptyMessageError(ValueError):
+    """A message with no text once spaces and control characters are removed."""
 
 
 class AnswerPipeline:
@@ -160,9 +165,9 @@ class AnswerPipeline:
         `degraded` marks (and stores) an answer given without the Rasa front end
         because it was unreachable.
         """
-        message = message.strip()
+        message = printable(message).strip()
         if not message:
-            raise ValueError("the message is empty")
+            raise EmptyMessageError("the message is empty; type a question")
         if conversation_id is not None and not _CONVERSATION_ID.match(conversation_id):
             raise ConversationIdError(
                 "conversation_id must be 8-36 letters, digits, '-' or '_'; omit it to start one"

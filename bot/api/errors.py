@@ -11,7 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bot.answers.pipeline import ConversationIdError
+from bot.answers.pipeline import ConversationIdError, EmptyMessageError
 from bot.generation.errors import GeneratorUnavailableError
 from bot.rates.errors import RateSheetError
 from db.errors import DatabaseUnavailableError
@@ -52,6 +52,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     GeneratorUnavailableError: 503,
     RateSheetError: 422,
     ConversationIdError: 422,
+    EmptyMessageError: 422,
 }
 
 

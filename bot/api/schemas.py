@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from retrieval.parsing import has_control_characters, printable
 from retrieval.types import SearchFilters
+
+
+def _text(value: str) -> str:
+    cleaned = printable(value)
+    if not cleaned.strip():
+        raise ValueError("needs some text: it is empty or only spaces and control characters")
+    return cleaned
+
+
+def _identifier(value: str) -> str:
+    if has_control_characters(value):
+        raise ValueError("must not contain control characters (such as NUL)")
+    return value
+
+
+# What people type or paste loses invisible control characters (NUL breaks PostgreSQL;
+# a pasted form feed means a space); ids holding one are refused, never changed.
+Text = Annotated[str, AfterValidator(_text)]
+"""A person's words, required: control characters removed, then not blank."""
+Printable = Annotated[str, AfterValidator(printable)]
+"""Optional free text: control characters removed."""
+Identifier = Annotated[str, AfterValidator(_identifier)]
+"""An id or name chosen by a client: refused when it holds a control character."""
 
 
 class FiltersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product: str | None = Field(default=None, max_length=200)
-    document_type: str | None = Field(default=None, max_length=200)
+    product: Printable | None = Field(default=None, max_length=200)
+    document_type: Printable | None = Field(default=None, max_length=200)
     valid_on: dt.date | None = Field(default=None, description="Only passages valid on this date.")
 
     def to_domain(self) -> SearchFilters:
@@ -26,7 +50,7 @@ class FiltersIn(BaseModel):
 class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=2000)
+    query: Text = Field(min_length=1, max_length=2000)
     k: int = Field(default=5, ge=1, le=100)
     filters: FiltersIn = Field(default_factory=FiltersIn)
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
@@ -64,10 +88,10 @@ class SearchOut(BaseModel):
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^\s/]+$")
-    title: str = Field(default="", max_length=1000)
-    text: str = Field(min_length=1)
-    source: str | None = Field(default=None, max_length=1024)
+    id: Identifier | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[^\s/]+$")
+    title: Printable = Field(default="", max_length=1000)
+    text: Text = Field(min_length=1)
+    source: Printable | None = Field(default=None, max_length=1024)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -116,7 +140,7 @@ class ChatIn(BaseModel):
     conversation_id: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_-]{8,36}$", description="Omit to start a conversation."
     )
-    message: str = Field(min_length=1, max_length=4000)
+    message: Text = Field(min_length=1, max_length=4000)
     channel: Literal["web", "agent", "api", "cli"] = "api"
 
 
@@ -176,7 +200,7 @@ class TurnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     speaker: Literal["customer", "agent"]
-    text: str = Field(min_length=1, max_length=4000)
+    text: Text = Field(min_length=1, max_length=4000)
 
 
 class AssistIn(BaseModel):

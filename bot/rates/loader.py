@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.rates.errors import MAX_REPORTED_ERRORS, RateSheetError, RowProblem
 from db.rates import NewRateRow, RateSheetResult, insert_sheet
+from retrieval.parsing import has_control_characters
 
 REQUIRED_COLUMNS: Final = ("product", "rate_percent", "effective_from", "source")
 OPTIONAL_COLUMNS: Final = ("term", "tier", "apr_percent", "apy_percent", "effective_until")
@@ -105,6 +106,8 @@ def _date(value: str, column: str) -> dt.date:
 
 def _text(value: str, column: str) -> str:
     cleaned = " ".join(value.split())
+    if has_control_characters(cleaned):
+        raise ValueError(f"{column} contains a control character (such as NUL); retype it")
     if len(cleaned) > _LIMITS[column]:
         raise ValueError(
             f"{column} is {len(cleaned)} characters long; the limit is {_LIMITS[column]}"

@@ -14,12 +14,20 @@ from __future__ import annotations
 from retrieval.parsing.dispatch import SUPPORTED_EXTENSIONS, parse_bytes
 from retrieval.parsing.metadata import normalize_metadata
 from retrieval.parsing.records import load_beir_corpus
-from retrieval.parsing.text import derive_doc_id
+from retrieval.parsing.text import (
+    derive_doc_id,
+    has_control_characters,
+    printable,
+    printable_document,
+)
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "derive_doc_id",
+    "has_control_characters",
     "load_beir_corpus",
     "normalize_metadata",
     "parse_bytes",
+    "printable",
+    "printable_document",
 ]

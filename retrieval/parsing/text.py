@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import unicodedata
@@ -14,6 +15,47 @@ from retrieval.parsing.metadata import normalized
 from retrieval.types import ParsedDocument, Section
 
 _LIST_MARKER = re.compile(r"^(?:[-*•◦▪]|\d{1,3}[.)]|[a-z][.)])\s")
+# C0 control characters but tab, newline and carriage return, and DEL. PDF extraction
+# and pasted text bring them; PostgreSQL refuses NUL in text and JSON columns outright.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters other than tab and line breaks: NUL is
+    dropped, the others (form feeds, vertical tabs, ...) separate words, so they
+    become spaces."""
+    return _CONTROL.sub(lambda m: "" if m.group() == "\x00" else " ", text)
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether `text` holds a character `printable` would remove (ids must not)."""
+    return _CONTROL.search(text) is not None
+
+
+def printable_document(doc: ParsedDocument) -> ParsedDocument:
+    """`doc` with `printable` applied to its title, headings, text, source and string
+    metadata (not its id: an id is refused, never changed)."""
+    return dataclasses.replace(
+        doc,
+        title=printable(doc.title),
+        sections=tuple(
+            Section(tuple(printable(p) for p in s.path), printable(s.text)) for s in doc.sections
+        ),
+        metadata=_printable_value(dict(doc.metadata)),
+        source=printable(doc.source),
+    )
+
+
+def _printable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {
+            printable(k) if isinstance(k, str) else k: _printable_value(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_printable_value(v) for v in value)
+    return value
 
 
 def parse_text(name: str, text: str) -> ParsedDocument:

@@ -123,6 +123,19 @@ def test_duplicate_ids_in_one_batch_are_reported(service: KnowledgeService) -> N
     assert any("appears twice" in (o.error or "") for o in outcomes)
 
 
+def test_an_id_with_a_control_character_is_refused_and_the_rest_of_the_batch_lands(
+    service: KnowledgeService,
+) -> None:
+    outcomes = service.ingest_documents(
+        [_doc("bad\x00id", "first text"), _doc("good", "second\x00 text")]
+    )
+    assert [o.status for o in outcomes] == ["failed", "created"]
+    assert outcomes[0].error_type == "InvalidDocumentId"
+    assert "control characters" in (outcomes[0].error or "")
+    (hit,) = service.search(SearchRequest(query="second text", k=1)).hits
+    assert (hit.doc_id, hit.text) == ("good", "second text")
+
+
 def test_filters_apply_to_both_retrievers(service: KnowledgeService) -> None:
     service.ingest_documents(
         [

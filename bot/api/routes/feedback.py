@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.api.auth import Principal, authenticate, presented_key, require_scope
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import ApiError
+from bot.api.schemas import Identifier, Printable
 from bot.runtime import Runtime
 from db.feedback import AnswerNotFound, FeedbackFilters, IdempotencyKeyReused
 from feedback.capture import FeedbackService, Vote, VoteView, search_matcher
@@ -91,16 +92,16 @@ class RaterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: RaterKind
-    id: str = Field(min_length=1, max_length=200, description="Widget session or agent id.")
+    id: Identifier = Field(min_length=1, max_length=200, description="Widget session or agent id.")
 
 
 class VoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: Rating
-    reasons: list[str] = Field(default_factory=list, max_length=10)
-    comment: str | None = Field(default=None, max_length=4000)
-    correction: str | None = Field(
+    reasons: list[Printable] = Field(default_factory=list, max_length=10)
+    comment: Printable | None = Field(default=None, max_length=4000)
+    correction: Printable | None = Field(
         default=None, max_length=8000, description="The answer an agent would have given."
     )
     rater: RaterIn

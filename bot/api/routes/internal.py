@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import UnauthorizedError
-from bot.api.schemas import ChatOut
+from bot.api.schemas import ChatOut, Text
 from bot.dialogue import record_handoff, term_choices
 
 TOKEN_HEADER = "X-Teller-Actions-Token"
@@ -45,7 +45,7 @@ router = APIRouter(
 class InternalAnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1, max_length=4000)
+    message: Text = Field(min_length=1, max_length=4000)
     conversation_id: ConversationId
     channel: Channel = "api"
 
@@ -55,7 +55,7 @@ class HandoffIn(BaseModel):
 
     conversation_id: ConversationId
     channel: Channel = "api"
-    message: str = Field(min_length=1, max_length=4000)
+    message: Text = Field(min_length=1, max_length=4000)
     reason: str = Field(min_length=1, max_length=200)
     text: str = Field(
         min_length=1,
@@ -67,7 +67,7 @@ class HandoffIn(BaseModel):
 class TermChoicesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1, max_length=4000)
+    message: Text = Field(min_length=1, max_length=4000)
     conversation_id: ConversationId | None = None
 
 
