@@ -24,6 +24,7 @@ from bot.api.routes import (
     search,
     web,
 )
+from bot.api.url_guard import ControlCharacterGuard
 from bot.reindex import active_index_stamp, reembed_stale
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
+    app.add_middleware(ControlCharacterGuard)
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(search.router)

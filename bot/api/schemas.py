@@ -24,6 +24,9 @@ def _identifier(value: str) -> str:
     return value
 
 
+MAX_OFFSET = 2**31 - 1
+"""The largest list offset: beyond it databases refuse the number (PostgreSQL: a 500)."""
+
 # What people type or paste loses invisible control characters (NUL breaks PostgreSQL;
 # a pasted form feed means a space); ids holding one are refused, never changed.
 Text = Annotated[str, AfterValidator(_text)]

@@ -133,3 +133,34 @@ def test_feedback_text_loses_control_characters_and_a_rater_id_with_one_is_refus
     )
     assert vote.status_code == 201, vote.text
     assert (vote.json()["comment"], vote.json()["reasons"]) == ("Wrong card", ["not helpful"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/answers/a%00b",
+        "/v1/documents/a%00b",
+        "/v1/rates?product=cd%00",
+        "/v1/documents?limit=5&x=%1b",
+    ],
+)
+def test_a_url_holding_a_control_character_is_a_400(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 400, response.text
+    assert "control character" in response.json()["error"]["message"]
+
+
+def test_deleting_through_a_url_with_nul_is_refused_and_plain_urls_still_work(
+    client: TestClient,
+) -> None:
+    assert client.delete("/v1/documents/card%00services").status_code == 400
+    assert client.get("/v1/documents/card-services").status_code == 200
+    rates = client.get("/v1/rates", params={"product": "certificate of deposit"})
+    assert rates.status_code == 200 and rates.json()["rates"]
+
+
+def test_an_offset_past_what_databases_accept_is_a_422(client: TestClient) -> None:
+    response = client.get("/v1/documents", params={"offset": 10**20})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "offset"]
+    assert client.get("/v1/documents", params={"offset": 2**31 - 1}).json()["documents"] == []

@@ -13,7 +13,14 @@ from starlette.datastructures import UploadFile
 
 from bot.api.deps import AdminDep, KnowledgeDep, RuntimeDep
 from bot.api.errors import BadRequestError, status_for
-from bot.api.schemas import DocumentListOut, DocumentOut, DocumentsIn, IngestItemOut, IngestOut
+from bot.api.schemas import (
+    MAX_OFFSET,
+    DocumentListOut,
+    DocumentOut,
+    DocumentsIn,
+    IngestItemOut,
+    IngestOut,
+)
 from bot.knowledge import IngestOutcome
 from db import repository as repo
 from db.types import DocumentSummary
@@ -117,7 +124,7 @@ async def add_documents(request: Request, knowledge: KnowledgeDep, _: AdminDep) 
 def list_documents(
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DocumentListOut:
     """List live documents, newest first."""
     with runtime.sessions() as session:

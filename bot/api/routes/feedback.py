@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.api.auth import Principal, authenticate, presented_key, require_scope
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import ApiError
-from bot.api.schemas import Identifier, Printable
+from bot.api.schemas import MAX_OFFSET, Identifier, Printable
 from bot.runtime import Runtime
 from db.feedback import AnswerNotFound, FeedbackFilters, IdempotencyKeyReused
 from feedback.capture import FeedbackService, Vote, VoteView, search_matcher
@@ -285,7 +285,7 @@ def list_feedback(
     filters: FiltersDep,
     _: AgentDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> FeedbackListOut:
     """Live votes, newest first, filtered for the review screen (needs scope `agent`)."""
     with _domain_errors():
