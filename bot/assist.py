@@ -194,11 +194,9 @@ def _last_customer_turn(transcript: Sequence[TurnIn]) -> int | None:
 
 
 def _open(session: Session, conversation_id: str | None) -> Conversation:
-    if conversation_id is not None:
-        existing = session.get(Conversation, conversation_id, with_for_update=True)
-        if existing is not None:
-            return existing
-    return convo_repo.create_conversation(session, channel="agent", conversation_id=conversation_id)
+    return convo_repo.ensure_conversation(
+        session, conversation_id=conversation_id, channel="agent", lock=True
+    )
 
 
 def _stored(conversation: Conversation) -> dict[str, Any]:

@@ -327,10 +327,7 @@ def record_handoff(
     reference = f"HO-{answer_id[:8].upper()}"
     rendered = text.replace("{reference}", reference)
     with sessions.begin() as session:
-        if convo_repo.get_conversation(session, conversation_id=conversation_id) is None:
-            convo_repo.create_conversation(
-                session, channel=channel, conversation_id=conversation_id
-            )
+        convo_repo.ensure_conversation(session, conversation_id=conversation_id, channel=channel)
         convo_repo.add_message(session, conversation_id=conversation_id, role="user", text=message)
         convo_repo.save_answer(
             session,

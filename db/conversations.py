@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -44,6 +45,23 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _new_row(
+    channel: str, conversation_id: str | None, metadata: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    _check_choice("channel", channel, CHANNELS)
+    _check_length("conversation_id", conversation_id, 36)
+    if conversation_id == "":
+        raise ValueError("conversation_id must not be empty")
+    now = utcnow()
+    return {
+        "id": conversation_id or new_id(),
+        "channel": channel,
+        "created_at": now,
+        "updated_at": now,
+        "meta": dict(metadata or {}),
+    }
+
+
 def create_conversation(
     session: Session,
     *,
@@ -56,22 +74,47 @@ def create_conversation(
     `conversation_id` lets a front end keep the id it already uses (36 characters at
     most); by default a UUID4 is generated. An id already taken raises `DatabaseError`.
     """
-    _check_choice("channel", channel, CHANNELS)
-    _check_length("conversation_id", conversation_id, 36)
-    if conversation_id == "":
-        raise ValueError("conversation_id must not be empty")
-    now = utcnow()
-    conversation = Conversation(
-        id=conversation_id or new_id(),
-        channel=channel,
-        created_at=now,
-        updated_at=now,
-        meta=dict(metadata or {}),
-    )
+    conversation = Conversation(**_new_row(channel, conversation_id, metadata))
     with translating(f"creating conversation {conversation.id!r}"):
         session.add(conversation)
         session.flush()
     return conversation
+
+
+def ensure_conversation(
+    session: Session, *, conversation_id: str | None, channel: str, lock: bool = False
+) -> Conversation:
+    """The conversation `conversation_id`, started on `channel` when it is not stored yet
+    (a new UUID4 one when the id is None); `lock` takes a row lock (``FOR UPDATE``).
+
+    Safe when two requests open the same new id at once (a widget's double send, two
+    console tabs): the insert skips an id already there (``ON CONFLICT DO NOTHING``) and
+    both read the one row, where a plain insert failed one request and lost its message.
+    """
+    if conversation_id is None:
+        return create_conversation(session, channel=channel)
+    for_update = True if lock else None
+    existing = session.get(Conversation, conversation_id, with_for_update=for_update)
+    if existing is not None:
+        return existing
+    values = _new_row(channel, conversation_id, None)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Executable = (
+            postgresql.insert(Conversation).values(values).on_conflict_do_nothing()
+        )
+    elif dialect == "sqlite":
+        statement = sqlite.insert(Conversation).values(values).on_conflict_do_nothing()
+    else:
+        return create_conversation(session, channel=channel, conversation_id=conversation_id)
+    with translating(f"creating conversation {conversation_id!r}"):
+        session.execute(statement)
+        stored = session.get(
+            Conversation, conversation_id, with_for_update=for_update, populate_existing=True
+        )
+    if stored is None:  # only if another transaction deleted it in between
+        raise ConversationNotFound(f"conversation {conversation_id!r} vanished while opening it")
+    return stored
 
 
 def get_conversation(session: Session, *, conversation_id: str) -> Conversation | None:

@@ -37,15 +37,9 @@ def open_conversation(
     choices its last answer offered (`offered_choices`); a new conversation of
     `channel` when `conversation_id` is None or not stored yet."""
     with sessions.begin() as session:
-        conversation = (
-            convo_repo.get_conversation(session, conversation_id=conversation_id)
-            if conversation_id
-            else None
+        conversation = convo_repo.ensure_conversation(
+            session, conversation_id=conversation_id or None, channel=channel
         )
-        if conversation is None:
-            conversation = convo_repo.create_conversation(
-                session, channel=channel, conversation_id=conversation_id
-            )
         messages = convo_repo.recent_messages(session, conversation_id=conversation.id, limit=10)
         history = [Turn(role=m.role, text=m.text) for m in messages]  # type: ignore[arg-type]
         last = messages[-1] if messages else None

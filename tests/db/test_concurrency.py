@@ -1,4 +1,5 @@
-"""Two transactions upserting the same document at once, on real databases."""
+"""Two transactions writing the same rows at once (a document, a new conversation), on
+real databases."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.conversations import add_message, ensure_conversation, recent_messages
 from db.errors import ConflictError
 from db.migrate import upgrade
 from db.repository import count_documents, get_document, list_document_versions, live_chunk_keys
@@ -141,3 +143,47 @@ def test_sqlite_writer_with_a_stale_snapshot_gets_a_retryable_conflict(tmp_path:
             assert count_documents(session) == 1
     finally:
         engine.dispose()
+
+
+def _open_and_say(factory: Factory, conversation_id: str | None, text: str) -> str:
+    with factory.begin() as session:
+        conversation = ensure_conversation(
+            session, conversation_id=conversation_id, channel="web", lock=True
+        )
+        add_message(session, conversation_id=conversation.id, role="user", text=text)
+        return conversation.id
+
+
+@pytest.mark.postgres
+def test_two_first_messages_of_one_new_conversation_both_land(
+    pg_factory: Factory, postgres_server: PostgresServer
+) -> None:
+    """A double send from the widget: the second insert waits for the first, then finds
+    its row instead of failing (and losing its message) on the primary key."""
+    database = pg_factory.kw["bind"].url.database
+    with ThreadPoolExecutor(max_workers=1) as pool, pg_factory() as first:
+        first.begin()
+        opened = ensure_conversation(first, conversation_id="double-send-1", channel="web")
+        add_message(first, conversation_id=opened.id, role="user", text="first")
+        second = pool.submit(_open_and_say, pg_factory, "double-send-1", "second")
+        _wait_until_blocked(postgres_server, database)
+        first.commit()
+        assert second.result(timeout=30) == "double-send-1"
+
+    with pg_factory() as session:
+        messages = recent_messages(session, conversation_id="double-send-1")
+        assert sorted(m.text for m in messages) == ["first", "second"]
+
+
+def test_opening_a_conversation_reuses_it_and_checks_a_new_one(session_factory: Factory) -> None:
+    assert _open_and_say(session_factory, "same-conv-1", "one") == "same-conv-1"
+    assert _open_and_say(session_factory, "same-conv-1", "two") == "same-conv-1"
+    generated = _open_and_say(session_factory, None, "three")
+    assert generated != "same-conv-1" and len(generated) == 36
+    with session_factory() as session:
+        assert [m.text for m in recent_messages(session, conversation_id="same-conv-1")] == [
+            "one",
+            "two",
+        ]
+        with pytest.raises(ValueError, match="channel 'sms'"):
+            ensure_conversation(session, conversation_id="new-conv-22", channel="sms")
