@@ -147,6 +147,11 @@ def search(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Search the knowledge base and show passages with their scores."""
+    from retrieval.parsing import printable
+
+    query = printable(query).strip()
+    if not query:
+        fail("the query is empty; type what to search for")
     if mode not in ("hybrid", "bm25", "dense"):
         fail("--mode must be hybrid, bm25 or dense")
     filters = {"product": product, "document_type": document_type, "valid_on": valid_on}
@@ -272,8 +277,13 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Answer a question with the full pipeline (rates, retrieval, generator, guard)."""
+    from bot.answers.pipeline import ConversationIdError, EmptyMessageError
+
     with opened_runtime() as runtime:
-        result = runtime.answers.answer(question, conversation_id=conversation, channel="cli")
+        try:
+            result = runtime.answers.answer(question, conversation_id=conversation, channel="cli")
+        except (ConversationIdError, EmptyMessageError) as exc:
+            fail(str(exc))
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return

@@ -60,6 +60,12 @@ def test_errors_are_clear_and_nonzero(env: dict[str, str], tmp_path: Path) -> No
     assert code == 1 and "failed" in out
     code, out = run(env, "search", "x", "--valid-on", "yesterday")
     assert code == 2 and "YYYY-MM-DD" in out
+    code, out = run(env, "search", " \x00 ")
+    assert code == 2 and "the query is empty" in out
+    code, out = run(env, "ask", "   ")
+    assert code == 2 and "the message is empty" in out and "Traceback" not in out
+    code, out = run(env, "ask", "hello", "--conversation", "x")
+    assert code == 2 and "conversation_id must be 8-36" in out
     code, out = run({**env, "TELLER_CHUNK_OVERLAP": "5000"}, "migrate")
     assert code == 2 and "TELLER_CHUNK_OVERLAP" in out
 
