@@ -24,6 +24,12 @@ def _identifier(value: str) -> str:
     return value
 
 
+JSON_BODY_LIMIT = 1024 * 1024
+"""Bytes a JSON request body may have (413 beyond; its fields allow far less): without
+it a 30 MB chat body was parsed whole and echoed back in a 60 MB 422."""
+TRANSCRIPT_BODY_LIMIT = 16 * 1024 * 1024
+"""Bytes an assist request may have: up to 500 turns of 4,000 characters, escaped."""
+
 MAX_OFFSET = 2**31 - 1
 """The largest list offset: beyond it databases refuse the number (PostgreSQL: a 500)."""
 

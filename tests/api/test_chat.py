@@ -112,3 +112,14 @@ def test_bad_chat_requests_get_422_naming_the_field(
     response = client.post("/v1/chat", json=payload)
     assert response.status_code == 422
     assert needle in response.text
+
+
+def test_a_body_far_over_the_field_limits_is_refused_unread(client: TestClient) -> None:
+    """A 413 instead of parsing megabytes and echoing them back in a 422."""
+    huge = {"message": "word " * 400_000}  # 2 MB; the field allows 4,000 characters
+    response = client.post("/v1/chat", json=huge)
+    assert response.status_code == 413
+    assert len(response.content) < 1000
+    too_long = client.post("/v1/chat", json={"message": "word " * 1000})
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"][0]["loc"] == ["body", "message"]

@@ -13,10 +13,17 @@ from fastapi import APIRouter, Depends, Query
 
 from bot.api.auth import require_scope
 from bot.api.deps import RuntimeDep
-from bot.api.schemas import AssistConversationOut, AssistIn, AssistListOut, AssistOut
+from bot.api.schemas import (
+    TRANSCRIPT_BODY_LIMIT,
+    AssistConversationOut,
+    AssistIn,
+    AssistListOut,
+    AssistOut,
+)
 from bot.assist import ALTERNATES, recent_calls, reopen_call, suggest
 
 router = APIRouter(
+    max_body_size=TRANSCRIPT_BODY_LIMIT,
     prefix="/v1/assist",
     tags=["assist"],
     dependencies=[Depends(require_scope("agent"))],

@@ -13,13 +13,13 @@ from fastapi.responses import StreamingResponse
 
 from bot.api.deps import RuntimeDep
 from bot.api.errors import error_body, status_for
-from bot.api.schemas import AnswerOut, ChatIn, ChatOut
+from bot.api.schemas import JSON_BODY_LIMIT, AnswerOut, ChatIn, ChatOut
 from bot.dialogue import DialogueService
 from db import conversations as convo_repo
 from retrieval.errors import DocumentNotFoundError
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["chat"])
+router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["chat"])
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:

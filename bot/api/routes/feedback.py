@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.api.auth import Principal, authenticate, presented_key, require_scope
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import ApiError
-from bot.api.schemas import MAX_OFFSET, Identifier, Printable
+from bot.api.schemas import JSON_BODY_LIMIT, MAX_OFFSET, Identifier, Printable
 from bot.runtime import Runtime
 from db.feedback import AnswerNotFound, FeedbackFilters, IdempotencyKeyReused
 from feedback.capture import FeedbackService, Vote, VoteView, search_matcher
@@ -26,7 +26,7 @@ from feedback.errors import ExportError
 from feedback.rerank import RerankedIndex
 from feedback.types import ExportFilters
 
-router = APIRouter(prefix="/v1", tags=["feedback"])
+router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["feedback"])
 
 Rating = Literal["up", "down"]
 RaterKind = Literal["customer", "agent"]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import UnauthorizedError
-from bot.api.schemas import ChatOut, Text
+from bot.api.schemas import JSON_BODY_LIMIT, ChatOut, Text
 from bot.dialogue import record_handoff, term_choices
 
 TOKEN_HEADER = "X-Teller-Actions-Token"
@@ -38,7 +38,10 @@ def require_actions_token(
 
 
 router = APIRouter(
-    prefix="/v1/internal", tags=["internal"], dependencies=[Depends(require_actions_token)]
+    max_body_size=JSON_BODY_LIMIT,
+    prefix="/v1/internal",
+    tags=["internal"],
+    dependencies=[Depends(require_actions_token)],
 )
 
 

@@ -13,9 +13,10 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.deps import AdminDep, RuntimeDep
+from bot.api.schemas import JSON_BODY_LIMIT
 from db.reranker_versions import reranker_version_headers
 
-router = APIRouter(prefix="/v1/reranker", tags=["feedback"])
+router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1/reranker", tags=["feedback"])
 
 
 @router.get("")

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.deps import KnowledgeDep
-from bot.api.schemas import HitOut, SearchIn, SearchOut
+from bot.api.schemas import JSON_BODY_LIMIT, HitOut, SearchIn, SearchOut
 from bot.knowledge import SearchResult
 from retrieval.types import SearchRequest
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["search"])
 
 
 @router.post("/search", response_model=SearchOut)
