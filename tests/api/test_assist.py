@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.assist import _META_KEY
 from bot.runtime import Runtime
 from db import api_keys
 from db.models import Conversation
-from tests.demo import demo_runtime
 
 CARD = "Hi, I lost my debit card yesterday. How do I freeze it?"
 GREETING = {"speaker": "agent", "text": "Thank you for calling Harbor Bank, how can I help?"}
-
-
-@pytest.fixture
-def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
-    with demo_runtime(make_settings(database_url=database_url)) as rt:
-        yield rt
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime.settings, runtime=runtime)) as test_client:
-        yield test_client
 
 
 def _key(runtime: Runtime, scope: str) -> dict[str, str]:

@@ -4,29 +4,12 @@ with a 4xx naming the field, rate sheets name the row. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.runtime import Runtime
-from tests.demo import demo_runtime
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
-    with demo_runtime(make_settings(database_url=database_url)) as rt:
-        yield rt
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime.settings, runtime=runtime)) as test_client:
-        yield test_client
 
 
 def test_a_message_with_nul_and_form_feed_is_answered_and_stored_without_them(

@@ -4,31 +4,14 @@ and the API keys that guard them (real model, index, SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from bot.app import create_app
 from bot.runtime import Runtime
 from db import api_keys
-from tests.demo import demo_runtime
 
 CARD = "How do I freeze a lost card?"
-
-
-@pytest.fixture
-def runtime(make_settings: Any, database_url: str) -> Iterator[Runtime]:
-    with demo_runtime(make_settings(database_url=database_url)) as rt:
-        yield rt
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    app = create_app(runtime.settings, runtime=runtime)
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def _key(runtime: Runtime, scope: str) -> dict[str, str]:
