@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from bot.api.errors import install_error_handlers
+from bot.api.errors import PlainTextErrors, error_responses, install_error_handlers
 from bot.api.routes import (
     assist,
     chat,
@@ -90,10 +90,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version="0.1.0",
         description="Grounded answers for banks: knowledge base, hybrid search, feedback.",
         lifespan=lifespan,
+        responses=error_responses(400),
     )
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
+    app.add_middleware(PlainTextErrors)
     app.add_middleware(ControlCharacterGuard)
     app.include_router(health.router)
     app.include_router(documents.router)

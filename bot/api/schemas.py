@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from retrieval.parsing import has_control_characters, printable
 from retrieval.types import SearchFilters
@@ -23,6 +25,33 @@ def _identifier(value: str) -> str:
         raise ValueError("must not contain control characters (such as NUL)")
     return value
 
+
+def _iso_8601(shape: re.Pattern[str], example: str) -> Callable[[object], object]:
+    """Pydantic reads a number (`0`, `"0.5"`) as seconds since 1970; a bank's API reads
+    only ISO 8601, so `?on=0` is a 422 rather than the rates of 1 January 1970."""
+
+    def check(value: object) -> object:
+        if isinstance(value, dt.date):
+            return value
+        if not isinstance(value, str) or not shape.fullmatch(value):
+            raise ValueError(f"must be an ISO 8601 date such as {example}")
+        return value
+
+    return check
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}"  # a day, optionally with a time and an offset
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_8601(_DATE, "2026-11-24"))]
+"""A calendar day written `YYYY-MM-DD`."""
+IsoDateTime = Annotated[
+    dt.datetime, BeforeValidator(_iso_8601(_DATETIME, "2026-11-24 or 2026-11-24T09:30:00Z"))
+]
+"""A moment in ISO 8601 (a bare day means its midnight; no offset means UTC)."""
 
 JSON_BODY_LIMIT = 1024 * 1024
 """Bytes a JSON request body may have (413 beyond; its fields allow far less): without
@@ -48,7 +77,7 @@ class FiltersIn(BaseModel):
 
     product: Printable | None = Field(default=None, max_length=200)
     document_type: Printable | None = Field(default=None, max_length=200)
-    valid_on: dt.date | None = Field(default=None, description="Only passages valid on this date.")
+    valid_on: IsoDate | None = Field(default=None, description="Only passages valid on this date.")
 
     def to_domain(self) -> SearchFilters:
         return SearchFilters(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 
 from bot.api.auth import require_scope
 from bot.api.deps import RuntimeDep
+from bot.api.errors import error_responses
 from bot.api.schemas import (
     TRANSCRIPT_BODY_LIMIT,
     AssistConversationOut,
@@ -27,7 +28,7 @@ router = APIRouter(
     prefix="/v1/assist",
     tags=["assist"],
     dependencies=[Depends(require_scope("agent"))],
-    responses={401: {}, 403: {}},
+    responses=error_responses(401, 403, 413),
 )
 
 
@@ -45,7 +46,9 @@ def list_calls(
     return recent_calls(runtime, limit)
 
 
-@router.get("/{conversation_id}", response_model=AssistConversationOut, responses={404: {}})
+@router.get(
+    "/{conversation_id}", response_model=AssistConversationOut, responses=error_responses(404)
+)
 def reopen(conversation_id: str, runtime: RuntimeDep) -> AssistConversationOut:
     """A call with its transcript, and per customer turn its suggestions and feedback."""
     return reopen_call(runtime, conversation_id)

@@ -12,14 +12,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from bot.api.deps import RuntimeDep
-from bot.api.errors import error_body, status_for
+from bot.api.errors import error_body, error_responses, status_for
 from bot.api.schemas import JSON_BODY_LIMIT, AnswerOut, ChatIn, ChatOut
 from bot.dialogue import DialogueService
 from db import conversations as convo_repo
 from retrieval.errors import DocumentNotFoundError
 
 log = logging.getLogger(__name__)
-router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["chat"])
+router = APIRouter(
+    max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["chat"], responses=error_responses(413)
+)
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -61,7 +63,7 @@ async def chat(
     return ChatOut.model_validate(result.as_dict())
 
 
-@router.get("/answers/{answer_id}", response_model=AnswerOut, responses={404: {}})
+@router.get("/answers/{answer_id}", response_model=AnswerOut, responses=error_responses(404))
 def get_answer(answer_id: str, runtime: RuntimeDep) -> AnswerOut:
     """A stored answer with its full trace (question, retrieval, sources, generator, timings)."""
     with runtime.sessions() as session:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from bot.api.deps import AdminDep, KnowledgeDep, RuntimeDep
-from bot.api.errors import BadRequestError, status_for
+from bot.api.errors import BadRequestError, error_responses, status_for
 from bot.api.schemas import (
     MAX_OFFSET,
     DocumentListOut,
@@ -54,7 +54,7 @@ def _ingest_response(outcomes: list[IngestOutcome]) -> JSONResponse:
 @router.post(
     "",
     response_model=IngestOut,
-    responses={207: {"model": IngestOut}, 413: {}, 415: {}, 422: {}},
+    responses={207: {"model": IngestOut}, 422: {}, **error_responses(401, 413, 415)},
 )
 async def add_documents(request: Request, knowledge: KnowledgeDep, _: AdminDep) -> JSONResponse:
     """Add or update documents: multipart files (`files`) or JSON `{documents: [...]}`."""
@@ -133,7 +133,7 @@ def list_documents(
     return DocumentListOut(documents=[_doc_out(r) for r in rows], total=total)
 
 
-@router.get("/{doc_id}", response_model=DocumentOut, responses={404: {}})
+@router.get("/{doc_id}", response_model=DocumentOut, responses=error_responses(404))
 def get_document(doc_id: str, runtime: RuntimeDep) -> DocumentOut:
     """One live document's current version."""
     with runtime.sessions() as session:
@@ -143,7 +143,7 @@ def get_document(doc_id: str, runtime: RuntimeDep) -> DocumentOut:
     return _doc_out(summary)
 
 
-@router.delete("/{doc_id}", status_code=204, responses={404: {}})
+@router.delete("/{doc_id}", status_code=204, responses=error_responses(401, 404))
 async def delete_document(doc_id: str, knowledge: KnowledgeDep, _: AdminDep) -> Response:
     """Delete a document; its passages disappear from the next search."""
     await run_in_threadpool(knowledge.delete_document, doc_id)

@@ -17,16 +17,34 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.auth import Principal, authenticate, presented_key, require_scope
 from bot.api.deps import RuntimeDep, SettingsDep
-from bot.api.errors import ApiError
-from bot.api.schemas import JSON_BODY_LIMIT, MAX_OFFSET, Identifier, Printable
+from bot.api.errors import ApiError, error_responses
+from bot.api.schemas import (
+    JSON_BODY_LIMIT,
+    MAX_OFFSET,
+    Identifier,
+    IsoDateTime,
+    Printable,
+    Text,
+)
 from bot.runtime import Runtime
 from db.feedback import AnswerNotFound, FeedbackFilters, IdempotencyKeyReused
-from feedback.capture import FeedbackService, Vote, VoteView, search_matcher
+from feedback.capture import (
+    MAX_COMMENT_LENGTH,
+    MAX_CORRECTION_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_REASONS,
+    FeedbackService,
+    Vote,
+    VoteView,
+    search_matcher,
+)
 from feedback.errors import ExportError
 from feedback.rerank import RerankedIndex
 from feedback.types import ExportFilters
 
-router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["feedback"])
+router = APIRouter(
+    max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["feedback"], responses=error_responses(413)
+)
 
 Rating = Literal["up", "down"]
 RaterKind = Literal["customer", "agent"]
@@ -92,17 +110,27 @@ class RaterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: RaterKind
-    id: Identifier = Field(min_length=1, max_length=200, description="Widget session or agent id.")
+    id: Identifier = Field(
+        min_length=1, max_length=200, pattern=r"\S", description="Widget session or agent id."
+    )
+
+
+Reason = Annotated[Text, Field(min_length=1, max_length=MAX_REASON_LENGTH)]
 
 
 class VoteIn(BaseModel):
+    """The rules of `feedback.capture.validate_vote`, stated here so the OpenAPI schema
+    tells clients what is accepted."""
+
     model_config = ConfigDict(extra="forbid")
 
     rating: Rating
-    reasons: list[Printable] = Field(default_factory=list, max_length=10)
-    comment: Printable | None = Field(default=None, max_length=4000)
+    reasons: list[Reason] = Field(default_factory=list, max_length=MAX_REASONS)
+    comment: Printable | None = Field(default=None, max_length=MAX_COMMENT_LENGTH)
     correction: Printable | None = Field(
-        default=None, max_length=8000, description="The answer an agent would have given."
+        default=None,
+        max_length=MAX_CORRECTION_LENGTH,
+        description="The answer an agent would have given.",
     )
     rater: RaterIn
 
@@ -178,8 +206,8 @@ class Filters:
 
     def __init__(
         self,
-        since: Annotated[dt.datetime | None, Query(description="Votes at or after.")] = None,
-        until: Annotated[dt.datetime | None, Query(description="Votes before.")] = None,
+        since: Annotated[IsoDateTime | None, Query(description="Votes at or after.")] = None,
+        until: Annotated[IsoDateTime | None, Query(description="Votes before.")] = None,
         rating: Rating | None = None,
         channel: Literal["web", "agent", "api", "cli"] | None = None,
         product: Annotated[str | None, Query(max_length=200)] = None,
@@ -209,7 +237,7 @@ FiltersDep = Annotated[Filters, Depends()]
     "/answers/{answer_id}/feedback",
     response_model=VoteOut,
     status_code=201,
-    responses={200: {"model": VoteOut}, 401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
+    responses={200: {"model": VoteOut}, 422: {}, **error_responses(401, 403, 404, 409)},
 )
 async def vote(
     answer_id: str,
@@ -244,7 +272,7 @@ async def vote(
 @router.delete(
     "/answers/{answer_id}/feedback",
     response_model=WithdrawOut,
-    responses={401: {}, 403: {}, 404: {}},
+    responses=error_responses(401, 403, 404),
 )
 async def withdraw(
     answer_id: str,
@@ -268,7 +296,7 @@ async def withdraw(
 @router.get(
     "/answers/{answer_id}/feedback",
     response_model=AnswerFeedbackOut,
-    responses={401: {}, 403: {}, 404: {}},
+    responses=error_responses(401, 403, 404),
 )
 def answer_feedback(answer_id: str, service: FeedbackDep, _: AgentDep) -> AnswerFeedbackOut:
     """The live votes on an answer and their full history (needs scope `agent`)."""
@@ -279,7 +307,7 @@ def answer_feedback(answer_id: str, service: FeedbackDep, _: AgentDep) -> Answer
     )
 
 
-@router.get("/feedback", response_model=FeedbackListOut, responses={401: {}, 403: {}})
+@router.get("/feedback", response_model=FeedbackListOut, responses=error_responses(401, 403))
 def list_feedback(
     service: FeedbackDep,
     filters: FiltersDep,
@@ -293,7 +321,7 @@ def list_feedback(
     return FeedbackListOut(items=[_out(v) for v in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/feedback/stats", responses={401: {}, 403: {}})
+@router.get("/feedback/stats", responses=error_responses(401, 403))
 def feedback_stats(service: FeedbackDep, filters: FiltersDep, _: AgentDep) -> dict[str, Any]:
     """Vote counts: approval rate, per rater kind, channel, product, reason (scope `agent`)."""
     with _domain_errors():
@@ -305,9 +333,8 @@ def feedback_stats(service: FeedbackDep, filters: FiltersDep, _: AgentDep) -> di
     response_class=FileResponse,
     responses={
         200: {"content": {"application/x-ndjson": {}, "application/json": {}}},
-        401: {},
-        403: {},
         422: {},
+        **error_responses(401, 403),
     },
 )
 async def export_feedback(

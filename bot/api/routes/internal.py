@@ -14,8 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import RuntimeDep, SettingsDep
-from bot.api.errors import UnauthorizedError
-from bot.api.schemas import JSON_BODY_LIMIT, ChatOut, Text
+from bot.api.errors import UnauthorizedError, error_responses
+from bot.api.schemas import JSON_BODY_LIMIT, ChatOut, Identifier, Text
 from bot.dialogue import record_handoff, term_choices
 
 TOKEN_HEADER = "X-Teller-Actions-Token"
@@ -42,6 +42,7 @@ router = APIRouter(
     prefix="/v1/internal",
     tags=["internal"],
     dependencies=[Depends(require_actions_token)],
+    responses=error_responses(401, 413),
 )
 
 
@@ -59,8 +60,8 @@ class HandoffIn(BaseModel):
     conversation_id: ConversationId
     channel: Channel = "api"
     message: Text = Field(min_length=1, max_length=4000)
-    reason: str = Field(min_length=1, max_length=200)
-    text: str = Field(
+    reason: Identifier = Field(min_length=1, max_length=200)
+    text: Text = Field(
         min_length=1,
         max_length=2000,
         description='What the customer sees; "{reference}" is filled in.',

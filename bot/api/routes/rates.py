@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
 from bot.api.deps import AdminDep, RuntimeDep, SettingsDep
-from bot.api.errors import BadRequestError
-from bot.api.schemas import RateRowOut
+from bot.api.errors import BadRequestError, error_responses
+from bot.api.schemas import IsoDate, RateRowOut
 from bot.rates.errors import RateSheetError
 from bot.rates.loader import load_rate_sheet
 from db import rates as repo
@@ -78,7 +78,7 @@ def _rate_out(row: RateRow, *, on: dt.date, current_ids: set[int]) -> RateOut:
 @router.get("", response_model=RatesOut)
 def list_rates(
     sessions: SessionsDep,
-    on: Annotated[dt.date | None, Query(description="Day to quote for; default today.")] = None,
+    on: Annotated[IsoDate | None, Query(description="Day to quote for; default today.")] = None,
     product: Annotated[str | None, Query(max_length=200)] = None,
     history: Annotated[bool, Query(description="Every row, with its status.")] = False,
 ) -> RatesOut:
@@ -131,7 +131,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     "",
     status_code=201,
     response_model=SheetOut,
-    responses={401: {}, 413: {}, 415: {}, 422: {"model": RateSheetErrorOut}},
+    responses={422: {"model": RateSheetErrorOut}, **error_responses(401, 413, 415)},
 )
 async def upload_rates(
     request: Request, sessions: SessionsDep, settings: SettingsDep, _: AdminDep

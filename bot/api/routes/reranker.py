@@ -13,10 +13,16 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.deps import AdminDep, RuntimeDep
+from bot.api.errors import error_responses
 from bot.api.schemas import JSON_BODY_LIMIT
 from db.reranker_versions import reranker_version_headers
 
-router = APIRouter(max_body_size=JSON_BODY_LIMIT, prefix="/v1/reranker", tags=["feedback"])
+router = APIRouter(
+    max_body_size=JSON_BODY_LIMIT,
+    prefix="/v1/reranker",
+    tags=["feedback"],
+    responses=error_responses(413),
+)
 
 
 @router.get("")
@@ -41,7 +47,7 @@ def reranker_state(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/train", responses={401: {}})
+@router.post("/train", responses=error_responses(401))
 async def train(runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
     """Fit a new adapter on the live votes, validate and store it (served by "latest"
     when accepted); returns the training report."""
