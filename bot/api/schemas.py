@@ -212,9 +212,11 @@ class ChatOut(BaseModel):
 
 class AnswerOut(BaseModel):
     id: str
-    conversation_id: str
+    conversation_id: str | None
     question: str
-    rewritten_query: str
+    rewritten_query: str | None = Field(
+        description="What was searched; null for a handoff, which searches nothing."
+    )
     text: str
     citations: list[dict[str, Any]]
     confidence: float

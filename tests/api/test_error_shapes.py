@@ -139,7 +139,9 @@ def test_feedback_windows_take_iso_moments_only(
     assert refused.json()["detail"][0]["loc"] == ["query", "until"]
 
 
-def test_a_handoff_whose_text_holds_nul_is_stored_without_it(client: TestClient) -> None:
+def test_a_handoff_whose_text_holds_nul_is_stored_without_it_and_can_be_read_back(
+    client: TestClient,
+) -> None:
     """The Rasa action's handoff text and reason went to SQL as sent (PostgreSQL: a 500)."""
     headers = {TOKEN_HEADER: ACTIONS_TOKEN}
     body = {
@@ -150,7 +152,13 @@ def test_a_handoff_whose_text_holds_nul_is_stored_without_it(client: TestClient)
     }
     response = client.post("/v1/internal/handoff", json=body, headers=headers)
     assert response.status_code == 200, response.text
-    assert "\x00" not in response.json()["text"]
+    handoff = response.json()
+    assert "\x00" not in handoff["text"]
+    # The stored handoff searched nothing: its answer has no rewritten query (was a 500).
+    stored = client.get(f"/v1/answers/{handoff['answer_id']}")
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["rewritten_query"] is None
+    assert stored.json()["text"] == handoff["text"]
     refused = client.post(
         "/v1/internal/handoff", json={**body, "reason": "as\x00ked"}, headers=headers
     )
