@@ -15,11 +15,14 @@ and exit with status 2.
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from bot.cli_common import fail, load_settings
+from bot.settings import Settings
 
 
 def serve(
@@ -36,6 +39,21 @@ def serve(
     beside the API and stopped with it. Until Rasa is up, chat answers are marked
     degraded.
     """
+    settings = load_settings()
+    logging.getLogger().setLevel(logging.INFO)
+    host = host or settings.host
+    port = port or settings.port
+    # uvicorn shuts down on SIGTERM (systemd, docker stop, Kubernetes), then raises the
+    # signal again for the handler it found; the default one ended the process there,
+    # before `finally`, and Rasa and its action server (own session) lived on, orphaned.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        _serve(settings, host, port, no_rasa=no_rasa)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(settings: Settings, host: str, port: int, *, no_rasa: bool) -> None:
     import secrets
 
     import uvicorn
@@ -43,10 +61,6 @@ def serve(
 
     from bot.app import create_app
 
-    settings = load_settings()
-    logging.getLogger().setLevel(logging.INFO)
-    host = host or settings.host
-    port = port or settings.port
     rasa = None
     if not no_rasa and settings.rasa_url is None:
         from bot import rasa_process as rp
@@ -81,6 +95,11 @@ def serve(
     finally:
         if rasa is not None:
             rasa.stop()
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    """Leave through `finally` blocks, with the status a shell gives a signal's death."""
+    raise SystemExit(128 + signum)
 
 
 def register(app: typer.Typer) -> None:
