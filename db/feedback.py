@@ -104,6 +104,11 @@ def _validate(vote: NewVote) -> None:
         raise ValueError("rater_id must not be empty")
 
 
+INSERT_ATTEMPTS = 5
+"""First-vote inserts one request tries while concurrent votes and withdrawals of the
+same rater keep adding and deleting the row (each lost race is a unique violation)."""
+
+
 def _same_content(row: Feedback, vote: NewVote) -> bool:
     return (
         row.rating == vote.rating
@@ -192,8 +197,8 @@ def record_vote(session: Session, vote: NewVote) -> VoteChange:
     - no live vote: "created".
 
     Raises `AnswerNotFound` for an unknown answer. Concurrent first votes of one rater
-    on PostgreSQL: the loser is handled as a replacement; on SQLite it may get
-    `ConflictError` (retry).
+    on PostgreSQL: the loser is handled as a replacement (or inserted again when a
+    concurrent withdrawal removed the winner); SQLite runs writers one at a time.
     """
     _validate(vote)
     with translating(f"storing a vote on answer {vote.answer_id!r}"):
@@ -206,23 +211,26 @@ def record_vote(session: Session, vote: NewVote) -> VoteChange:
         if session.get(Answer, vote.answer_id) is None:
             raise AnswerNotFound(f"no answer with id {vote.answer_id!r}")
         row = _lock_vote(session, vote.answer_id, vote.rater_kind, vote.rater_id)
-        if row is None:
-            now = utcnow()
+        attempts = 0
+        while row is None:
             row = Feedback(
                 id=str(uuid.uuid4()),
                 answer_id=vote.answer_id,
                 rater_kind=vote.rater_kind,
                 rater_id=vote.rater_id,
-                created_at=now,
+                created_at=utcnow(),
             )
             _apply(session, row, vote)
             try:
                 with session.begin_nested():  # a concurrent first vote must not abort us
                     session.add(row)
             except sa_exc.IntegrityError:
-                row = _lock_vote(session, vote.answer_id, vote.rater_kind, vote.rater_id)
-                if row is None:
+                # Another request of this rater inserted the vote first: replace it. If
+                # a withdrawal deleted it again meanwhile, there is none: insert again.
+                attempts += 1
+                if attempts == INSERT_ATTEMPTS:
                     raise
+                row = _lock_vote(session, vote.answer_id, vote.rater_kind, vote.rater_id)
             else:
                 return VoteChange("created", row, _event(session, row, "created", vote).id)
         if _same_content(row, vote):

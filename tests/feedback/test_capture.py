@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.feedback import AnswerNotFound, FeedbackFilters, IdempotencyKeyReused
@@ -49,6 +50,46 @@ def test_vote_replace_and_unchanged(session_factory: sessionmaker[Session], answ
         ("created", "up"),
     ]
     assert history[0].reasons == ("clear",) and history[1].comment == "wrong fee"
+
+
+def test_a_first_vote_racing_a_vote_and_a_withdrawal_of_the_same_rater_is_stored(
+    session_factory: sessionmaker[Session], answer: str
+) -> None:
+    """On PostgreSQL, a rater's first vote lost the insert to a concurrent vote of the
+    same rater, and that vote was withdrawn before the loser could replace it: the loser
+    found no row and failed (a 500 in the API, the vote lost). The other two requests
+    are injected at those two moments; on SQLite writers run one at a time."""
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (BEGIN IMMEDIATE)")
+    service = FeedbackService(session_factory)
+    rival = Vote("down", "customer", "c1", comment="first")
+    steps: list[str] = []
+
+    def interleave(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if len(steps) >= 2 or "busy" in steps:
+            return
+        steps.append("busy")  # the injected requests' own statements pass through here
+        try:
+            if not steps[:-1] and statement.startswith("INSERT INTO feedback "):
+                assert service.vote(answer, rival).status == "created"
+                steps.insert(0, "voted")
+            elif steps[:-1] == ["voted"] and "FOR UPDATE" in statement:
+                assert service.withdraw(answer, rater_kind="customer", rater_id="c1")
+                steps.insert(1, "withdrew")
+        finally:
+            steps.remove("busy")
+
+    event.listen(engine, "before_cursor_execute", interleave)
+    try:
+        stored = service.vote(answer, Vote("up", "customer", "c1"))
+    finally:
+        event.remove(engine, "before_cursor_execute", interleave)
+    assert steps == ["voted", "withdrew"]
+    assert stored.status == "created" and stored.rating == "up"
+    live, history = service.history(answer)
+    assert [(v.rating, v.comment) for v in live] == [("up", None)]
+    assert [e.action for e in history] == ["created", "withdrawn", "created"]
 
 
 def test_a_retried_request_counts_once(session_factory: sessionmaker[Session], answer: str) -> None:
