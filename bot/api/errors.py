@@ -105,6 +105,12 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": text} for code, text in described.items()}
 
 
+def body_limited(limit: int, *statuses: int) -> dict[str, Any]:
+    """`APIRouter` arguments for a router whose request bodies stop at `limit` bytes: the
+    limit and its documented 413, with the other error `statuses` its routes send."""
+    return {"max_body_size": limit, "responses": error_responses(*statuses, 413)}
+
+
 TOO_LARGE = "the request body is larger than this endpoint accepts; send less"
 
 
@@ -184,9 +190,9 @@ class PlainTextErrors:
 
         async def send_json(message: Message) -> None:
             nonlocal status, text
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
                 content_type = dict(message.get("headers", [])).get(b"content-type", b"")
-                if 400 <= message["status"] < 500 and content_type.startswith(b"text/plain"):
+                if content_type.startswith(b"text/plain"):
                     status = message["status"]
                     return
             elif status is not None and message["type"] == "http.response.body":

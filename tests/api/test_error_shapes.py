@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -32,8 +33,8 @@ def agent_headers(runtime: Runtime) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def _error(response: object) -> dict[str, str]:
-    body = response.json()  # type: ignore[attr-defined]
+def _error(response: httpx.Response) -> dict[str, str]:
+    body = response.json()
     assert set(body) == {"error"}, body
     error: dict[str, str] = body["error"]
     return error

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 
 from bot.api.auth import require_scope
 from bot.api.deps import RuntimeDep
-from bot.api.errors import error_responses
+from bot.api.errors import body_limited, error_responses
 from bot.api.schemas import (
     TRANSCRIPT_BODY_LIMIT,
     AssistConversationOut,
@@ -24,11 +24,10 @@ from bot.api.schemas import (
 from bot.assist import ALTERNATES, recent_calls, reopen_call, suggest
 
 router = APIRouter(
-    max_body_size=TRANSCRIPT_BODY_LIMIT,
     prefix="/v1/assist",
     tags=["assist"],
     dependencies=[Depends(require_scope("agent"))],
-    responses=error_responses(401, 403, 413),
+    **body_limited(TRANSCRIPT_BODY_LIMIT, 401, 403),
 )
 
 

@@ -12,16 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from bot.api.deps import RuntimeDep
-from bot.api.errors import error_body, error_responses, status_for
+from bot.api.errors import body_limited, error_body, error_responses, status_for
 from bot.api.schemas import JSON_BODY_LIMIT, AnswerOut, ChatIn, ChatOut
 from bot.dialogue import DialogueService
 from db import conversations as convo_repo
 from retrieval.errors import DocumentNotFoundError
 
 log = logging.getLogger(__name__)
-router = APIRouter(
-    max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["chat"], responses=error_responses(413)
-)
+router = APIRouter(prefix="/v1", tags=["chat"], **body_limited(JSON_BODY_LIMIT))
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:

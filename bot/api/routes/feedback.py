@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.auth import Principal, authenticate, presented_key, require_scope
 from bot.api.deps import RuntimeDep, SettingsDep
-from bot.api.errors import ApiError, error_responses
+from bot.api.errors import ApiError, body_limited, error_responses
 from bot.api.schemas import (
     JSON_BODY_LIMIT,
     MAX_OFFSET,
@@ -42,9 +42,7 @@ from feedback.errors import ExportError
 from feedback.rerank import RerankedIndex
 from feedback.types import ExportFilters
 
-router = APIRouter(
-    max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["feedback"], responses=error_responses(413)
-)
+router = APIRouter(prefix="/v1", tags=["feedback"], **body_limited(JSON_BODY_LIMIT))
 
 Rating = Literal["up", "down"]
 RaterKind = Literal["customer", "agent"]

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import RuntimeDep, SettingsDep
-from bot.api.errors import UnauthorizedError, error_responses
+from bot.api.errors import UnauthorizedError, body_limited
 from bot.api.schemas import JSON_BODY_LIMIT, ChatOut, Identifier, Text
 from bot.dialogue import record_handoff, term_choices
 
@@ -38,11 +38,10 @@ def require_actions_token(
 
 
 router = APIRouter(
-    max_body_size=JSON_BODY_LIMIT,
     prefix="/v1/internal",
     tags=["internal"],
     dependencies=[Depends(require_actions_token)],
-    responses=error_responses(401, 413),
+    **body_limited(JSON_BODY_LIMIT, 401),
 )
 
 

@@ -13,16 +13,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.deps import AdminDep, RuntimeDep
-from bot.api.errors import error_responses
+from bot.api.errors import body_limited, error_responses
 from bot.api.schemas import JSON_BODY_LIMIT
 from db.reranker_versions import reranker_version_headers
 
-router = APIRouter(
-    max_body_size=JSON_BODY_LIMIT,
-    prefix="/v1/reranker",
-    tags=["feedback"],
-    responses=error_responses(413),
-)
+router = APIRouter(prefix="/v1/reranker", tags=["feedback"], **body_limited(JSON_BODY_LIMIT))
 
 
 @router.get("")

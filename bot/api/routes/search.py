@@ -6,14 +6,12 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from bot.api.deps import KnowledgeDep
-from bot.api.errors import error_responses
+from bot.api.errors import body_limited
 from bot.api.schemas import JSON_BODY_LIMIT, HitOut, SearchIn, SearchOut
 from bot.knowledge import SearchResult
 from retrieval.types import SearchRequest
 
-router = APIRouter(
-    max_body_size=JSON_BODY_LIMIT, prefix="/v1", tags=["search"], responses=error_responses(413)
-)
+router = APIRouter(prefix="/v1", tags=["search"], **body_limited(JSON_BODY_LIMIT))
 
 
 @router.post("/search", response_model=SearchOut)
