@@ -78,6 +78,12 @@ def load(
             raise typer.Exit(1) from exc
         except DatabaseError as exc:
             fail(str(exc))
+    if result.unchanged:
+        typer.echo(
+            f"unchanged: every row of {result.filename} is already in force "
+            f"(sheet {result.sheet_id}); nothing was stored"
+        )
+        return
     typer.echo(
         f"loaded sheet {result.sheet_id} from {result.filename}: "
         f"{result.rows} rows, {result.superseded} superseded"

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import IngestOutcome, KnowledgeService
 from bot.rates import load_rate_sheet
-from db import rates as rates_repo
 
 DEMO_KNOWLEDGE = Path(__file__).parent / "demo" / "knowledge"
 DEMO_RATES = Path(__file__).parent / "demo" / "rates.csv"
@@ -22,7 +20,7 @@ DEMO_RATES = Path(__file__).parent / "demo" / "rates.csv"
 @dataclass(frozen=True, slots=True)
 class DemoLoad:
     """What loading did: one outcome per document, and the rate rows loaded (None when
-    the newest stored sheet already is the demo sheet)."""
+    every demo rate was already in force)."""
 
     documents: list[IngestOutcome]
     rate_rows: int | None
@@ -33,10 +31,6 @@ def load_demo_bank(knowledge: KnowledgeService, sessions: sessionmaker[Session])
     files = sorted(p for p in DEMO_KNOWLEDGE.rglob("*") if p.is_file())
     outcomes = knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
     data = DEMO_RATES.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
     with sessions.begin() as session:
-        latest = rates_repo.list_sheets(session, limit=1)
-        if latest and latest[0].content_hash == digest:
-            return DemoLoad(outcomes, None)
         result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by="demo")
-    return DemoLoad(outcomes, result.rows)
+    return DemoLoad(outcomes, None if result.unchanged else result.rows)

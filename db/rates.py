@@ -67,6 +67,11 @@ class RateSheetResult:
 
     `row_ids` are the new rows' ids in the order given; `superseded_ids` those of the
     earlier sheets' rows they replaced (still stored, now marked superseded).
+
+    `unchanged` is true when every row of the sheet was already in force, value for
+    value (a retried upload, the same sheet loaded twice): nothing was stored,
+    `row_ids` are the stored rows that already say the same and `sheet_id` is the sheet
+    that loaded the newest of them.
     """
 
     sheet_id: str
@@ -74,6 +79,7 @@ class RateSheetResult:
     rows: int
     row_ids: list[int]
     superseded_ids: list[int]
+    unchanged: bool = False
 
     @property
     def superseded(self) -> int:
@@ -84,6 +90,26 @@ class RateSheetResult:
 def row_key(row: RateRow) -> RateKey:
     """The supersede key of a stored row."""
     return (row.product, row.term, row.tier, row.effective_from)
+
+
+def _same_values(stored: RateRow | None, row: NewRateRow) -> bool:
+    """Whether `stored` (a live row with `row`'s key, or None) says exactly what `row`
+    says; percentages compare as published ("6.1" and "6.10" differ)."""
+    return stored is not None and (
+        stored.term_months,
+        stored.rate_percent,
+        stored.apr_percent,
+        stored.apy_percent,
+        stored.effective_until,
+        stored.source,
+    ) == (
+        row.term_months,
+        row.rate_percent,
+        row.apr_percent,
+        row.apy_percent,
+        row.effective_until,
+        row.source,
+    )
 
 
 def _check_length(name: str, value: str | None, limit: int) -> None:
@@ -141,9 +167,12 @@ def insert_sheet(
     marked superseded (never deleted).
 
     The key is (product, term, tier, effective_from). Keys must be unique within
-    `rows` (`ValueError` otherwise, as for an empty sheet or over-long values). Sheet
-    loads are serialised on PostgreSQL (advisory lock); on SQLite a concurrent loader
-    gets `ConflictError`: roll back and retry.
+    `rows` (`ValueError` otherwise, as for an empty sheet or over-long values). A sheet
+    whose every row is already in force with the same values stores nothing and
+    returns `unchanged=True`: loading a sheet again cannot change a quote, and would
+    only fill the history with rows superseding their twins. Sheet loads are
+    serialised on PostgreSQL (advisory lock); on SQLite a concurrent loader gets
+    `ConflictError`: roll back and retry.
     """
     if not rows:
         raise ValueError("a rate sheet needs at least one row")
@@ -161,6 +190,18 @@ def insert_sheet(
     with translating(f"loading rate sheet {filename!r}"):
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOAD_LOCK_KEY})
+        # One live row per key: every load supersedes the rows with its keys.
+        live = {row_key(old): old for old in _live_rows(session, {row.product for row in rows})}
+        if all(_same_values(live.get(row.key), row) for row in rows):
+            held = [live[row.key] for row in rows]
+            return RateSheetResult(
+                sheet_id=max(held, key=lambda old: old.id).sheet_id,
+                filename=filename,
+                rows=len(rows),
+                row_ids=[old.id for old in held],
+                superseded_ids=[],
+                unchanged=True,
+            )
         now = utcnow()
         session.add(
             RateSheet(
@@ -174,8 +215,8 @@ def insert_sheet(
         )
         session.flush()
         superseded: list[int] = []
-        for old in _live_rows(session, {row.product for row in rows}):
-            if row_key(old) in keys:
+        for key, old in live.items():
+            if key in keys:
                 old.superseded_at = now
                 old.superseded_by_sheet = sheet_id
                 superseded.append(old.id)

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -114,6 +115,66 @@ def test_a_later_sheet_supersedes_same_key_and_keeps_history(session_factory: Fa
         assert [r.rate_percent for r in history] == ["6.125", "6.000"]
         current = current_rates(session, on=D(2026, 11, 23))
         assert sorted(r.rate_percent for r in current) == ["5.500", "6.000"]
+
+
+def test_a_sheet_already_in_force_stores_nothing(session_factory: Factory) -> None:
+    mortgage = rate()
+    cd = rate("certificate of deposit", "4.10", term="6 months", term_months=6)
+    with session_factory.begin() as session:
+        first = insert_sheet(session, filename="a.csv", content_hash="a" * 64, rows=[mortgage, cd])
+    with session_factory.begin() as session:
+        again = insert_sheet(session, filename="b.csv", content_hash="b" * 64, rows=[cd, mortgage])
+        part = insert_sheet(session, filename="c.csv", content_hash="c" * 64, rows=[cd])
+
+    assert again.unchanged and part.unchanged and not first.unchanged
+    assert again.sheet_id == part.sheet_id == first.sheet_id
+    assert again.row_ids == first.row_ids[::-1] and part.row_ids == first.row_ids[1:]
+    assert (again.rows, again.superseded, again.filename) == (2, 0, "b.csv")
+    with session_factory() as session:
+        assert [sheet.id for sheet in list_sheets(session)] == [first.sheet_id]
+        assert session.scalar(select(func.count()).select_from(RateRow)) == 2
+        assert all(row.superseded_at is None for row in rate_history(session))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rate_percent": "6.1250"},  # as published: another string is another quote
+        {"apr_percent": None},
+        {"apy_percent": "6.300"},
+        {"effective_until": D(2027, 1, 31)},
+        {"source": "Harbor Bank rate sheet 2026-12"},
+    ],
+)
+def test_any_changed_value_loads_the_whole_sheet(
+    session_factory: Factory, change: dict[str, Any]
+) -> None:
+    kept = rate("certificate of deposit", "4.10", term="6 months", term_months=6)
+    with session_factory.begin() as session:
+        first = load(session, rate(), kept)
+    with session_factory.begin() as session:
+        result = insert_sheet(
+            session,
+            filename="b.csv",
+            content_hash="b" * 64,
+            rows=[replace(rate(), **change), kept],
+        )
+    assert not result.unchanged
+    assert result.superseded_ids == first
+
+
+def test_going_back_to_an_earlier_sheet_is_a_change(session_factory: Factory) -> None:
+    with session_factory.begin() as session:
+        load(session, rate(rate_percent="6.125"))
+    with session_factory.begin() as session:
+        (second,) = load(session, rate(rate_percent="6.000"))
+    with session_factory.begin() as session:
+        back = insert_sheet(
+            session, filename="a.csv", content_hash="a" * 64, rows=[rate(rate_percent="6.125")]
+        )
+    assert not back.unchanged and back.superseded_ids == [second]
+    with session_factory() as session:
+        assert [r.rate_percent for r in current_rates(session, on=D(2026, 11, 23))] == ["6.125"]
 
 
 def test_rows_with_another_key_do_not_supersede(session_factory: Factory) -> None:

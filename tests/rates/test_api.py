@@ -54,7 +54,7 @@ def upload(client: TestClient, data: bytes = DEMO, name: str = "rates.csv") -> d
 
 def test_upload_then_list_current_rates(client: TestClient) -> None:
     body = upload(client)
-    assert body["rows"] == DEMO_ROWS and body["superseded"] == 0
+    assert body["rows"] == DEMO_ROWS and body["superseded"] == 0 and body["unchanged"] is False
     assert body["filename"] == "rates.csv" and len(str(body["sheet_id"])) == 36
 
     listed = client.get("/v1/rates", params={"on": "2026-11-23"}).json()
@@ -81,10 +81,11 @@ def test_upload_then_list_current_rates(client: TestClient) -> None:
 
 def test_reupload_supersedes_and_history_shows_every_row(client: TestClient) -> None:
     first = upload(client)
-    raw = client.post("/v1/rates", content=DEMO, headers={**AUTH, "Content-Type": "text/csv"})
+    changed = DEMO.replace(b",6.125,6.291,", b",6.000,6.170,")
+    raw = client.post("/v1/rates", content=changed, headers={**AUTH, "Content-Type": "text/csv"})
     assert raw.status_code == 201
     second = raw.json()
-    assert second["superseded"] == DEMO_ROWS
+    assert second["superseded"] == DEMO_ROWS and second["unchanged"] is False
     assert second["filename"] == "upload.csv"
 
     history = client.get("/v1/rates", params={"history": "true", "on": "2026-11-23"}).json()
@@ -95,6 +96,28 @@ def test_reupload_supersedes_and_history_shows_every_row(client: TestClient) -> 
     assert {r["superseded_by_sheet"] for r in old} == {second["sheet_id"]}
     new = {r["status"] for r in rows if r["sheet_id"] == second["sheet_id"]}
     assert new == {"current", "expired", "future"}
+    fixed30 = client.get(
+        "/v1/rates", params={"on": "2026-11-23", "product": "30-year fixed mortgage"}
+    ).json()["rates"]
+    assert [r["rate_percent"] for r in fixed30] == ["6.000"]
+
+
+def test_the_same_sheet_again_stores_nothing_and_answers_200(client: TestClient) -> None:
+    first = upload(client)
+    assert first["unchanged"] is False
+    # A retried upload under another name, as a raw body: every row is already in force.
+    again = client.post("/v1/rates", content=DEMO, headers={**AUTH, "Content-Type": "text/csv"})
+    assert again.status_code == 200, again.text
+    assert again.json() == {
+        "sheet_id": first["sheet_id"],
+        "filename": "upload.csv",
+        "rows": DEMO_ROWS,
+        "superseded": 0,
+        "unchanged": True,
+    }
+    history = client.get("/v1/rates", params={"history": "true", "on": "2026-11-23"}).json()
+    assert len(history["rates"]) == DEMO_ROWS
+    assert "superseded" not in {r["status"] for r in history["rates"]}
 
 
 def test_json_body_upload(client: TestClient) -> None:

@@ -33,10 +33,11 @@ def run(env: dict[str, str], *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_load_and_list(env: dict[str, str]) -> None:
+def test_load_and_list(env: dict[str, str], tmp_path: Path) -> None:
     code, out = run(env, "rates", "load", str(DEMO_SHEET))
     assert code == 0, out
     assert out.startswith("loaded sheet ") and "from rates.csv: 17 rows, 0 superseded" in out
+    sheet_id = out.split()[2]
 
     code, out = run(env, "rates", "list", "--on", "2026-11-23", "--json")
     assert code == 0, out
@@ -75,6 +76,14 @@ def test_load_and_list(env: dict[str, str]) -> None:
     ]
 
     code, out = run(env, "rates", "load", str(DEMO_SHEET))
+    assert code == 0, out
+    assert out.strip() == (
+        f"unchanged: every row of rates.csv is already in force (sheet {sheet_id}); "
+        "nothing was stored"
+    )
+    changed = tmp_path / "rates.csv"
+    changed.write_bytes(DEMO_SHEET.read_bytes().replace(b",0.50,,0.50,", b",0.55,,0.55,"))
+    code, out = run(env, "rates", "load", str(changed))
     assert code == 0 and "17 rows, 17 superseded" in out
     code, out = run(env, "rates", "list", "--history", "--json", "--on", "2026-11-23")
     statuses = [r["status"] for r in json.loads(out)["rates"]]

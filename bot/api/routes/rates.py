@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
@@ -49,10 +49,15 @@ class RatesOut(BaseModel):
 
 
 class SheetOut(BaseModel):
-    sheet_id: str
+    sheet_id: str = Field(
+        description="The new sheet; when `unchanged`, the sheet that already holds these rates."
+    )
     filename: str
     rows: int
     superseded: int
+    unchanged: bool = Field(
+        description="Every row was already in force with the same values: nothing stored (200)."
+    )
 
 
 class RateSheetErrorBody(BaseModel):
@@ -131,12 +136,22 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     "",
     status_code=201,
     response_model=SheetOut,
-    responses={422: {"model": RateSheetErrorOut}, **error_responses(401, 413, 415)},
+    responses={
+        200: {"model": SheetOut, "description": "Every row already in force; nothing stored"},
+        422: {"model": RateSheetErrorOut},
+        **error_responses(401, 413, 415),
+    },
 )
 async def upload_rates(
-    request: Request, sessions: SessionsDep, settings: SettingsDep, _: AdminDep
+    request: Request,
+    response: Response,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    _: AdminDep,
 ) -> SheetOut | JSONResponse:
-    """Load a rate sheet (CSV or JSON); a bad row rejects the whole sheet (422)."""
+    """Load a rate sheet (CSV or JSON); a bad row rejects the whole sheet (422). A sheet
+    whose rows are all in force already, value for value (a retried upload), stores
+    nothing: 200 with `unchanged: true` instead of 201."""
     limit = settings.max_upload_bytes
     if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
         raise DocumentTooLargeError(f"the rate sheet is larger than {limit / 1e6:.0f} MB")
@@ -147,11 +162,14 @@ async def upload_rates(
         result = await run_in_threadpool(_store, sessions, filename, data)
     except RateSheetError as error:
         return _sheet_error(error)
+    if result.unchanged:
+        response.status_code = 200
     return SheetOut(
         sheet_id=result.sheet_id,
         filename=result.filename,
         rows=result.rows,
         superseded=result.superseded,
+        unchanged=result.unchanged,
     )
 
 
