@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,9 @@ from bot.rasa_setup import (
 log = logging.getLogger(__name__)
 
 
+_EXEC_WITH_PARENT = Path(__file__).with_name("exec_with_parent.py")
+
+
 class RasaStartError(RuntimeError):
     """A Rasa process exited or did not become ready in time."""
 
@@ -63,7 +67,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class ManagedProcess:
     """One child process in its own session (Ctrl-C reaches the parent only), its output
-    in a log file, ready when `ready_url` answers 200, stopped with SIGTERM then SIGKILL."""
+    in a log file, ready when `ready_url` answers 200, stopped with SIGTERM then SIGKILL.
+
+    On Linux, started from the main thread, the child is also sent SIGTERM when this
+    process dies without stopping it (SIGKILL, see `bot/exec_with_parent.py`). From
+    another thread that is left off: the kernel ties the signal to the thread that
+    started the child, so it would fire when that thread ends.
+    """
 
     def __init__(
         self,
@@ -96,8 +106,11 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         log.info("starting %s: %s", self.name, " ".join(self.argv))
+        argv = self.argv
+        if sys.platform == "linux" and threading.current_thread() is threading.main_thread():
+            argv = [sys.executable, "-I", str(_EXEC_WITH_PARENT), str(os.getpid()), *argv]
         self._process = subprocess.Popen(
-            self.argv,
+            argv,
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -1,5 +1,6 @@
 """`teller serve` with Rasa, as a real process: stopping it the way service managers do
-(SIGTERM: systemd, `docker stop`, Kubernetes) stops Rasa and its action server too."""
+(SIGTERM: systemd, `docker stop`, Kubernetes) stops Rasa and its action server too, and
+so does killing it outright (SIGKILL: `kill -9`, the OOM killer)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif(not PROC.is_dir(), reason="reads the process table from /proc (Linux)")
-def test_sigterm_stops_rasa_and_the_action_server(rasa_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "status"),
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM),  # exits through its cleanup, as a shell shows
+        (signal.SIGKILL, -signal.SIGKILL),  # no cleanup: the kernel tells the children
+    ],
+    ids=["SIGTERM", "SIGKILL"],
+)
+def test_a_signal_to_teller_serve_stops_rasa_and_the_action_server(
+    rasa_model: Path, tmp_path: Path, sig: signal.Signals, status: int
+) -> None:
     port = _free_port()
     env = {
         **os.environ,
@@ -80,13 +91,13 @@ def test_sigterm_stops_rasa_and_the_action_server(rasa_model: Path, tmp_path: Pa
         else:
             pytest.fail(f"teller serve with Rasa did not start:\n{_tail(tmp_path)}")
 
-        proc.send_signal(signal.SIGTERM)
-        status = proc.wait(timeout=90)
+        proc.send_signal(sig)
+        exited = proc.wait(timeout=90)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(_alive(pid) for pid in rasa):
             time.sleep(0.25)
         assert not [pid for pid in rasa if _alive(pid)], f"orphaned:\n{_tail(tmp_path)}"
-        assert status == 128 + signal.SIGTERM, _tail(tmp_path)  # as a shell reports it
+        assert exited == status, _tail(tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
