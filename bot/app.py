@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from bot.api.errors import PlainTextErrors, error_responses, install_error_handlers
 from bot.api.routes import (
     assist,
+    audit,
     chat,
     documents,
     feedback,
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(feedback.router)
     app.include_router(reranker.router)
     app.include_router(assist.router)
+    app.include_router(audit.router)
     app.include_router(web.router)
     web.install_cors(app, settings.widget_origins)
     return app

@@ -100,6 +100,9 @@ def ingest(
     """Add or update documents (Markdown, HTML, text, PDF, CSV, JSON Lines)."""
     from dataclasses import asdict
 
+    from bot.knowledge import ingest_audit_details
+    from db import audit
+
     if not paths and beir is None:
         fail("give files or folders to ingest, or --beir DIR")
     files = list(_expand(paths or []))
@@ -129,6 +132,11 @@ def ingest(
                 except RetrievalError as exc:
                     fail(str(exc))
                 results += runtime.knowledge.ingest_documents(docs)
+            details = ingest_audit_details(results)
+            if details is not None:
+                audit.record_committed(
+                    runtime.sessions, audit.Actor.cli(), "documents.ingest", details=details
+                )
             outcomes = [asdict(o) for o in results]
     _print_outcomes(outcomes, as_json)
     if outcomes and all(o["status"] == "failed" for o in outcomes):

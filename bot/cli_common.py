@@ -61,15 +61,16 @@ def opened_runtime(*, in_use_hint: str | None = None) -> Iterator[Runtime]:
 def api_call(method: str, url: str, **kwargs: Any) -> Any:
     """Call a running Teller server and return its JSON body (a 207 counts as success).
 
-    Sends ``Authorization: Bearer $TELLER_ADMIN_TOKEN`` when that variable is set (the
-    server's write and admin routes need it); an unreachable server or an error status
+    Sends ``Authorization: Bearer $TELLER_API_KEY`` (an operator's key with the `admin`
+    scope: the audit log names it) or else ``$TELLER_ADMIN_TOKEN`` when one is set (the
+    server's write and admin routes need one); an unreachable server or an error status
     fails with the server's own message.
     """
     import httpx
 
     # Read from the environment, not Settings: a client need not hold the server's
     # whole configuration (which refuses default secrets outside development).
-    token = os.environ.get("TELLER_ADMIN_TOKEN")
+    token = os.environ.get("TELLER_API_KEY") or os.environ.get("TELLER_ADMIN_TOKEN")
     if token:
         kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
     try:

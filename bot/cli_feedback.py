@@ -8,6 +8,7 @@ Wire them into the main CLI with `register`::
 
 - `teller keys create --scope S [--name N]`, `teller keys list`, `teller keys revoke ID`
 - `teller export --format sft|kto|preference|retrieval --out FILE [filters]`
+- `teller audit [--since] [--until] [--action] [--actor] [--json]`: the audit log
 - `teller finetune retriever --data retrieval.jsonl --out DIR`
 - `teller rerank train`, `teller rerank list`: the feedback reranker's adapter versions
 - `teller bench feedback --train DIR --eval DIR --json`
@@ -74,12 +75,20 @@ def keys_create(
     name: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
 ) -> None:
     """Create an API key; it is printed once, on the last line, and never stored."""
+    from db import audit
     from db.api_keys import create_api_key
 
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
                 row, key = create_api_key(session, name=name or "+".join(scope), scopes=scope)
+                audit.record(
+                    session,
+                    audit.Actor.cli(),
+                    "keys.create",
+                    target=row.id,
+                    details={"name": row.name, "scopes": list(row.scopes)},
+                )
         except ValueError as exc:
             fail(str(exc))
     typer.echo(f"created API key {row.id} ({row.name}; scopes: {', '.join(row.scopes)})")
@@ -117,15 +126,62 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The id from `teller keys list`.")],
 ) -> None:
     """Revoke an API key at once (it stays listed)."""
+    from db import audit
     from db.api_keys import ApiKeyNotFound, revoke_api_key
 
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
-                revoke_api_key(session, key_id=key_id)
+                row = revoke_api_key(session, key_id=key_id)
+                audit.record(
+                    session,
+                    audit.Actor.cli(),
+                    "keys.revoke",
+                    target=row.id,
+                    details={"name": row.name, "scopes": list(row.scopes)},
+                )
         except ApiKeyNotFound as exc:
             fail(str(exc))
     typer.echo(f"revoked API key {key_id}")
+
+
+# -- audit log ---------------------------------------------------------------------------
+
+
+def audit_log(
+    since: Annotated[str | None, typer.Option(help="Events at or after (ISO, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Events before (ISO, UTC).")] = None,
+    action: Annotated[str | None, typer.Option(help="e.g. rates.load, keys.create.")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help='"admin-token", "key:<id>", "cli:<user>" or "open".')
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Who changed documents, rate sheets, API keys or the reranker, and who exported
+    feedback: the audit log, newest first."""
+    from db import audit
+
+    if action is not None and action not in audit.ACTIONS:
+        fail(f"--action must be one of {', '.join(sorted(audit.ACTIONS))}")
+    window = {"since": _time(since, "--since"), "until": _time(until, "--until")}
+    with _sessions() as sessions, sessions() as session:
+        events = [
+            audit.event_dict(event)
+            for event in audit.list_events(
+                session,
+                action=action,
+                actor=actor,
+                limit=limit,
+                **window,
+            )
+        ]
+    if as_json:
+        typer.echo(json.dumps({"events": events}, indent=2))
+        return
+    for e in events:
+        who = f"{e['actor']} ({e['actor_name']})" if e["actor_name"] else e["actor"]
+        typer.echo(f"{e['at']}  {e['action']:<16} {who}  {e['target'] or '-'}")
 
 
 # -- export and fine-tuning -------------------------------------------------------------
@@ -151,7 +207,9 @@ def export(
 ) -> None:
     """Write a redacted JSON Lines dataset from the feedback, with a manifest and a
     deterministic train/validation split."""
+    from db import audit
     from feedback.capture import FeedbackService
+    from feedback.datasets import export_audit_details
     from feedback.errors import ExportError
     from feedback.types import ExportFilters, ExportFormat, Rating
 
@@ -177,6 +235,13 @@ def export(
             )
         except ExportError as exc:
             fail(str(exc))
+        audit.record_committed(
+            sessions,
+            audit.Actor.cli(),
+            "feedback.export",
+            target=str(out.resolve()),
+            details=export_audit_details(result, filters),
+        )
     typer.echo(
         json.dumps(
             {
@@ -255,14 +320,24 @@ def rerank_train(
 ) -> None:
     """Fit a new adapter on the live votes and store it (served when it validates).
     Locally it needs the index; while a server holds it, pass --api URL (sends
-    TELLER_ADMIN_TOKEN when set) and the server trains without stopping."""
+    TELLER_API_KEY or TELLER_ADMIN_TOKEN when set) and the server trains without
+    stopping."""
     if api:
         report = api_call("POST", api.rstrip("/") + "/v1/reranker/train")
         typer.echo(json.dumps(report, indent=2 if not as_json else None))
         return
+    from db import audit
+
     hint = "to train while it serves: teller rerank train --api http://HOST:PORT"
     with opened_runtime(in_use_hint=hint) as runtime:
         report = runtime.reranker.train(runtime.index.inner.search)
+        audit.record_committed(
+            runtime.sessions,
+            audit.Actor.cli(),
+            "reranker.train",
+            target=report.get("version"),
+            details={"accepted": report.get("accepted"), "reason": report.get("reason")},
+        )
     typer.echo(json.dumps(report, indent=2 if not as_json else None))
 
 
@@ -367,11 +442,12 @@ def bench_split_command(
 
 
 def register(app: typer.Typer, bench: typer.Typer | None = None) -> None:
-    """Add `keys`, `export`, `finetune`, `rerank` and `bench feedback` to `app`."""
+    """Add `keys`, `export`, `audit`, `finetune`, `rerank` and `bench feedback` to `app`."""
     app.add_typer(keys_app, name="keys")
     app.add_typer(finetune_app, name="finetune")
     app.add_typer(rerank_app, name="rerank")
     app.command("export")(export)
+    app.command("audit")(audit_log)
     if bench is None:
         bench = next((g.typer_instance for g in app.registered_groups if g.name == "bench"), None)
     if bench is not None:

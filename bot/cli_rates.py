@@ -54,7 +54,8 @@ def load(
 ) -> None:
     """Load a rate sheet; any invalid row rejects the whole file (nothing is written)."""
     from bot.rates.errors import RateSheetError
-    from bot.rates.loader import load_rate_sheet
+    from bot.rates.loader import load_rate_sheet, rates_audit
+    from db import audit
     from db.errors import DatabaseError
 
     try:
@@ -64,7 +65,9 @@ def load(
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
-                result = load_rate_sheet(session, filename=file.name, data=data, loaded_by="cli")
+                actor = audit.Actor.cli()
+                result = load_rate_sheet(session, filename=file.name, data=data, loaded_by=actor.id)
+                audit.record(session, actor, "rates.load", **rates_audit(result))
         except RateSheetError as exc:
             typer.secho(
                 f"error: {file.name} was rejected; nothing was loaded",

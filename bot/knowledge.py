@@ -60,6 +60,17 @@ class IngestOutcome:
     error_type: str | None = None
 
 
+def ingest_audit_details(outcomes: Iterable[IngestOutcome]) -> dict[str, Any] | None:
+    """What the audit log keeps of an ingestion: each document it created or changed
+    (id, status, version, source); None when it changed nothing."""
+    changed = [
+        {"id": o.doc_id, "status": o.status, "version": o.version, "source": o.source}
+        for o in outcomes
+        if o.status in ("created", "updated")
+    ]
+    return {"documents": changed} if changed else None
+
+
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: list[SearchHit]

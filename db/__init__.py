@@ -51,6 +51,7 @@ from db.migrate import current_revision, downgrade, head_revision, upgrade
 from db.models import (
     Answer,
     ApiKey,
+    AuditEvent,
     Chunk,
     Conversation,
     Document,
@@ -101,6 +102,7 @@ __all__ = [
     "AnswerNotFound",
     "ApiKey",
     "ApiKeyNotFound",
+    "AuditEvent",
     "Base",
     "Chunk",
     "ChunkVersion",

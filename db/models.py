@@ -1,5 +1,6 @@
 """SQLAlchemy models of every Teller table: knowledge (documents, versions, chunks, rate
-sheets), conversations and answers, feedback, API keys and reranker versions.
+sheets), conversations and answers, feedback, API keys, reranker versions and the
+audit log.
 
 The schema itself is owned by the Alembic migrations in `db/migrations/versions`; a test
 checks that these models and the migrations agree on both SQLite and PostgreSQL.
@@ -369,3 +370,28 @@ class RerankerVersion(Base):
 
     def __repr__(self) -> str:
         return f"RerankerVersion(id={self.id!r}, kind={self.kind!r})"
+
+
+class AuditEvent(Base):
+    """One administrative change or data export: who, when, what, on which object.
+
+    Append-only: nothing in Teller updates or deletes these rows. `actor` is
+    "admin-token", "key:<api key id>", "cli:<os user>" or "open" (no admin token set:
+    development); `actor_name` the key's name; `client` the caller's address for API
+    requests.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(512))
+    client: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    def __repr__(self) -> str:
+        return f"AuditEvent(id={self.id!r}, action={self.action!r}, actor={self.actor!r})"

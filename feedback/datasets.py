@@ -354,3 +354,18 @@ def write_export(
         manifest_path=str(manifest_path),
         counts=counts,
     )
+
+
+def export_audit_details(result: ExportResult, filters: ExportFilters) -> dict[str, Any]:
+    """What the audit log keeps of an export: format, filters, rows per split, files."""
+    window = {
+        name: value.isoformat() if isinstance(value, dt.datetime) else value
+        for name, value in asdict(filters).items()
+        if value is not None
+    }
+    return {
+        "format": result.format,
+        "filters": window,
+        "counts": dict(result.counts),
+        "manifest": result.manifest_path,
+    }

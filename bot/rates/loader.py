@@ -315,3 +315,16 @@ def load_rate_sheet(
         rows=rows,
         loaded_by=loaded_by,
     )
+
+
+def rates_audit(result: RateSheetResult) -> dict[str, Any]:
+    """The audit event's target and details for a sheet load (`db.audit.record`)."""
+    return {
+        "target": result.sheet_id,
+        "details": {
+            "filename": result.filename,
+            "rows": result.rows,
+            "superseded": result.superseded,
+            "unchanged": result.unchanged,
+        },
+    }

@@ -41,6 +41,7 @@ TABLES = {
     "feedback_events",
     "api_keys",
     "reranker_versions",
+    "audit_events",
 }
 
 

@@ -3,6 +3,7 @@ feedback` argument handling, on a SQLite data dir (no model loaded)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
@@ -64,6 +65,39 @@ def test_keys_create_list_revoke(app: typer.Typer, sessions: sessionmaker[Sessio
     assert unknown.exit_code == 2 and "no API key" in unknown.output
     bad = runner.invoke(app, ["keys", "create", "--scope", "root"])
     assert bad.exit_code == 2 and "unknown scope" in bad.output
+
+
+def test_key_changes_and_exports_are_in_the_audit_log(
+    app: typer.Typer, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    created = runner.invoke(app, ["keys", "create", "--scope", "admin", "--name", "alice"])
+    assert created.exit_code == 0, created.output
+    key_id = created.stdout.split()[3]
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    out = tmp_path / "kto.jsonl"
+    exported = runner.invoke(app, ["export", "--format", "kto", "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code == 2  # nothing changed
+
+    listed = runner.invoke(app, ["audit", "--json"])
+    assert listed.exit_code == 0, listed.output
+    events = json.loads(listed.stdout)["events"]
+    me = f"cli:{getpass.getuser()}"
+    assert [(e["action"], e["actor"], e["target"]) for e in events] == [
+        ("feedback.export", me, str(out.resolve())),
+        ("keys.revoke", me, key_id),
+        ("keys.create", me, key_id),
+    ]
+    assert events[2]["details"] == {"name": "alice", "scopes": ["admin"]}
+    assert events[0]["details"]["counts"] == {"train": 0, "validation": 0}
+
+    table = runner.invoke(app, ["audit", "--action", "keys.create"])
+    assert table.exit_code == 0 and len(table.stdout.splitlines()) == 1
+    assert f"keys.create      {me}  {key_id}" in table.stdout
+    since = runner.invoke(app, ["audit", "--since", "2999-01-01", "--json"])
+    assert json.loads(since.stdout) == {"events": []}
+    bad = runner.invoke(app, ["audit", "--action", "keys.delete"])
+    assert bad.exit_code == 2 and "--action must be one of" in bad.output
 
 
 def test_export_writes_split_files_and_manifest(

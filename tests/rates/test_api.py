@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI
@@ -30,6 +31,7 @@ cd,4.1,2026-31-01,sheet
 def build_app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
     app = FastAPI()
     app.state.settings = settings
+    app.state.runtime = SimpleNamespace(sessions=sessions)  # API keys are looked up there
     install_error_handlers(app)
     app.include_router(rates.router)
     app.dependency_overrides[rates.get_sessions] = lambda: sessions

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 from pathlib import Path
 
 import pytest
 import typer
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.cli_rates import register
+from db.audit import list_events
+from db.session import make_engine
 from tests.rates.helpers import DEMO_SHEET
 
 app = typer.Typer()
@@ -88,6 +92,17 @@ def test_load_and_list(env: dict[str, str], tmp_path: Path) -> None:
     code, out = run(env, "rates", "list", "--history", "--json", "--on", "2026-11-23")
     statuses = [r["status"] for r in json.loads(out)["rates"]]
     assert len(statuses) == 34 and statuses.count("superseded") == 17
+
+    # Each load is in the audit log under the operator's name, the unchanged one too.
+    engine = make_engine(env["TELLER_DATABASE_URL"])
+    try:
+        with Session(engine) as session:
+            events = list_events(session, action="rates.load")
+    finally:
+        engine.dispose()
+    assert [e.details["unchanged"] for e in events] == [False, True, False]
+    assert {e.actor for e in events} == {f"cli:{getpass.getuser()}"}
+    assert events[-1].target == sheet_id
 
 
 def test_a_bad_file_exits_1_with_row_errors_and_loads_nothing(

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from bot.api.deps import AdminDep, KnowledgeDep, RuntimeDep
+from bot.api.auth import AdminDep
+from bot.api.deps import KnowledgeDep, RuntimeDep
 from bot.api.errors import BadRequestError, error_responses, status_for
 from bot.api.schemas import (
     MAX_OFFSET,
@@ -21,8 +22,10 @@ from bot.api.schemas import (
     IngestItemOut,
     IngestOut,
 )
-from bot.knowledge import IngestOutcome
+from bot.knowledge import IngestOutcome, KnowledgeService, ingest_audit_details
+from db import audit
 from db import repository as repo
+from db.audit import Actor
 from db.types import DocumentSummary
 from retrieval.errors import DocumentNotFoundError, DocumentTooLargeError
 from retrieval.parsers import normalize_metadata
@@ -54,9 +57,9 @@ def _ingest_response(outcomes: list[IngestOutcome]) -> JSONResponse:
 @router.post(
     "",
     response_model=IngestOut,
-    responses={207: {"model": IngestOut}, 422: {}, **error_responses(401, 413, 415)},
+    responses={207: {"model": IngestOut}, 422: {}, **error_responses(401, 403, 413, 415)},
 )
-async def add_documents(request: Request, knowledge: KnowledgeDep, _: AdminDep) -> JSONResponse:
+async def add_documents(request: Request, knowledge: KnowledgeDep, actor: AdminDep) -> JSONResponse:
     """Add or update documents: multipart files (`files`) or JSON `{documents: [...]}`."""
     content_type = request.headers.get("content-type", "")
     limit = knowledge.max_upload_bytes
@@ -78,6 +81,7 @@ async def add_documents(request: Request, knowledge: KnowledgeDep, _: AdminDep) 
             files.append((upload.filename or "upload", data, upload.content_type))
         file_outcomes = await run_in_threadpool(knowledge.ingest_files, files)
         await form.close()
+        await _audit_ingest(knowledge, actor, file_outcomes)
         return _ingest_response(file_outcomes)
     if declared > limit:
         raise DocumentTooLargeError(f"the request is larger than {limit / 1e6:.0f} MB")
@@ -117,7 +121,19 @@ async def add_documents(request: Request, knowledge: KnowledgeDep, _: AdminDep) 
             )
         )
     outcomes.extend(await run_in_threadpool(knowledge.ingest_documents, parsed))
+    await _audit_ingest(knowledge, actor, outcomes)
     return _ingest_response(outcomes)
+
+
+async def _audit_ingest(
+    knowledge: KnowledgeService, actor: Actor, outcomes: list[IngestOutcome]
+) -> None:
+    """One audit event for the documents this request created or changed (if any)."""
+    details = ingest_audit_details(outcomes)
+    if details is not None:
+        await run_in_threadpool(
+            audit.record_committed, knowledge.sessions, actor, "documents.ingest", details=details
+        )
 
 
 @router.get("", response_model=DocumentListOut)
@@ -143,10 +159,18 @@ def get_document(doc_id: str, runtime: RuntimeDep) -> DocumentOut:
     return _doc_out(summary)
 
 
-@router.delete("/{doc_id}", status_code=204, responses=error_responses(401, 404))
-async def delete_document(doc_id: str, knowledge: KnowledgeDep, _: AdminDep) -> Response:
+@router.delete("/{doc_id}", status_code=204, responses=error_responses(401, 403, 404))
+async def delete_document(doc_id: str, knowledge: KnowledgeDep, actor: AdminDep) -> Response:
     """Delete a document; its passages disappear from the next search."""
-    await run_in_threadpool(knowledge.delete_document, doc_id)
+    removed = await run_in_threadpool(knowledge.delete_document, doc_id)
+    await run_in_threadpool(
+        audit.record_committed,
+        knowledge.sessions,
+        actor,
+        "documents.delete",
+        target=doc_id,
+        details={"chunks_removed": removed},
+    )
     return Response(status_code=204)
 
 

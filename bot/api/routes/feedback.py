@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.api.auth import Principal, authenticate, presented_key, require_scope
+from bot.api.auth import Principal, authenticate, key_actor, presented_key, require_scope
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import ApiError, body_limited, error_responses
 from bot.api.schemas import (
@@ -27,6 +27,7 @@ from bot.api.schemas import (
     Text,
 )
 from bot.runtime import Runtime
+from db import audit
 from db.feedback import AnswerNotFound, FeedbackFilters, IdempotencyKeyReused
 from feedback.capture import (
     MAX_COMMENT_LENGTH,
@@ -38,6 +39,7 @@ from feedback.capture import (
     VoteView,
     search_matcher,
 )
+from feedback.datasets import export_audit_details
 from feedback.errors import ExportError
 from feedback.rerank import RerankedIndex
 from feedback.types import ExportFilters
@@ -336,6 +338,8 @@ def feedback_stats(service: FeedbackDep, filters: FiltersDep, _: AgentDep) -> di
     },
 )
 async def export_feedback(
+    request: Request,
+    runtime: RuntimeDep,
     service: FeedbackDep,
     settings: SettingsDep,
     filters: FiltersDep,
@@ -372,6 +376,14 @@ async def export_feedback(
                 validation_fraction=validation_fraction,
                 seed=seed,
             )
+        await run_in_threadpool(
+            audit.record_committed,
+            runtime.sessions,
+            key_actor(principal, request),
+            "feedback.export",
+            target=folder.name,
+            details=export_audit_details(result, domain),
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # keep only exports that were written
         raise

@@ -12,12 +12,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
-from bot.api.deps import AdminDep, RuntimeDep, SettingsDep
+from bot.api.auth import AdminDep
+from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import BadRequestError, error_responses
 from bot.api.schemas import IsoDate, RateRowOut
 from bot.rates.errors import RateSheetError
-from bot.rates.loader import load_rate_sheet
+from bot.rates.loader import load_rate_sheet, rates_audit
+from db import audit
 from db import rates as repo
+from db.audit import Actor
 from db.models import RateRow
 from db.rates import RateSheetResult
 from retrieval.errors import DocumentTooLargeError, UnsupportedFormatError
@@ -108,9 +111,13 @@ def _sheet_error(error: RateSheetError) -> JSONResponse:
     return JSONResponse(body, status_code=RateSheetError.STATUS)
 
 
-def _store(sessions: sessionmaker[Session], filename: str, data: bytes) -> RateSheetResult:
+def _store(
+    sessions: sessionmaker[Session], filename: str, data: bytes, actor: Actor
+) -> RateSheetResult:
     with sessions.begin() as session:
-        return load_rate_sheet(session, filename=filename, data=data, loaded_by="api")
+        result = load_rate_sheet(session, filename=filename, data=data, loaded_by=actor.id)
+        audit.record(session, actor, "rates.load", **rates_audit(result))
+        return result
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
@@ -139,7 +146,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     responses={
         200: {"model": SheetOut, "description": "Every row already in force; nothing stored"},
         422: {"model": RateSheetErrorOut},
-        **error_responses(401, 413, 415),
+        **error_responses(401, 403, 413, 415),
     },
 )
 async def upload_rates(
@@ -147,7 +154,7 @@ async def upload_rates(
     response: Response,
     sessions: SessionsDep,
     settings: SettingsDep,
-    _: AdminDep,
+    actor: AdminDep,
 ) -> SheetOut | JSONResponse:
     """Load a rate sheet (CSV or JSON); a bad row rejects the whole sheet (422). A sheet
     whose rows are all in force already, value for value (a retried upload), stores
@@ -159,7 +166,7 @@ async def upload_rates(
     if len(data) > limit:
         raise DocumentTooLargeError(f"the rate sheet is larger than {limit / 1e6:.0f} MB")
     try:
-        result = await run_in_threadpool(_store, sessions, filename, data)
+        result = await run_in_threadpool(_store, sessions, filename, data, actor)
     except RateSheetError as error:
         return _sheet_error(error)
     if result.unchanged:

@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from bot.api.deps import AdminDep, RuntimeDep
+from bot.api.auth import AdminDep
+from bot.api.deps import RuntimeDep
 from bot.api.errors import body_limited, error_responses
 from bot.api.schemas import JSON_BODY_LIMIT
+from db import audit
 from db.reranker_versions import reranker_version_headers
 
 router = APIRouter(prefix="/v1/reranker", tags=["feedback"], **body_limited(JSON_BODY_LIMIT))
@@ -42,11 +44,19 @@ def reranker_state(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/train", responses=error_responses(401))
-async def train(runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+@router.post("/train", responses=error_responses(401, 403))
+async def train(runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
     """Fit a new adapter on the live votes, validate and store it (served by "latest"
     when accepted); returns the training report."""
     report: dict[str, Any] = await run_in_threadpool(
         runtime.reranker.train, runtime.index.inner.search
+    )
+    await run_in_threadpool(
+        audit.record_committed,
+        runtime.sessions,
+        actor,
+        "reranker.train",
+        target=report.get("version"),
+        details={"accepted": report.get("accepted"), "reason": report.get("reason")},
     )
     return report
