@@ -25,12 +25,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli_common import api_call, fail, load_settings, opened_runtime
+
+if TYPE_CHECKING:
+    from db.audit import AuditAction
+    from db.models import ApiKey
 
 keys_app = typer.Typer(help="API keys (shown once at creation).", no_args_is_help=True)
 finetune_app = typer.Typer(help="Train models from exported feedback.", no_args_is_help=True)
@@ -67,6 +71,14 @@ def _time(value: str | None, option: str) -> dt.datetime | None:
 # -- keys ------------------------------------------------------------------------------
 
 
+def _audit_key(session: Session, action: AuditAction, row: ApiKey) -> None:
+    """Record a key's creation or revocation in the transaction that makes it."""
+    from db import audit
+
+    details = {"name": row.name, "scopes": list(row.scopes)}
+    audit.record(session, audit.Actor.cli(), action, target=row.id, details=details)
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[
@@ -75,20 +87,13 @@ def keys_create(
     name: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
 ) -> None:
     """Create an API key; it is printed once, on the last line, and never stored."""
-    from db import audit
     from db.api_keys import create_api_key
 
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
                 row, key = create_api_key(session, name=name or "+".join(scope), scopes=scope)
-                audit.record(
-                    session,
-                    audit.Actor.cli(),
-                    "keys.create",
-                    target=row.id,
-                    details={"name": row.name, "scopes": list(row.scopes)},
-                )
+                _audit_key(session, "keys.create", row)
         except ValueError as exc:
             fail(str(exc))
     typer.echo(f"created API key {row.id} ({row.name}; scopes: {', '.join(row.scopes)})")
@@ -126,20 +131,13 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The id from `teller keys list`.")],
 ) -> None:
     """Revoke an API key at once (it stays listed)."""
-    from db import audit
     from db.api_keys import ApiKeyNotFound, revoke_api_key
 
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
                 row = revoke_api_key(session, key_id=key_id)
-                audit.record(
-                    session,
-                    audit.Actor.cli(),
-                    "keys.revoke",
-                    target=row.id,
-                    details={"name": row.name, "scopes": list(row.scopes)},
-                )
+                _audit_key(session, "keys.revoke", row)
         except ApiKeyNotFound as exc:
             fail(str(exc))
     typer.echo(f"revoked API key {key_id}")
