@@ -99,6 +99,7 @@ def bench_phrasing(
     right-document-first; uncovered intents: how many were answered all the same."""
     from bot.demo_bank import load_demo_bank
     from bot.runtime import build_runtime
+    from db.audit import Actor
 
     examples = read_examples(train_csv)
     covered = phrasing_sample(examples, sample, per_intent)
@@ -107,7 +108,7 @@ def bench_phrasing(
         local = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None})
         runtime = build_runtime(local, migrate=True)
         try:
-            load_demo_bank(runtime.knowledge, runtime.sessions)
+            load_demo_bank(runtime.knowledge, runtime.sessions, Actor.cli())
             answered = right = 0
             per_intent_counts: dict[str, dict[str, int]] = {}
             for text, intent in covered:

@@ -238,6 +238,8 @@ def reindex(
 
 def _switch_model(model: Path | None, *, rollback: bool) -> None:
     from bot.reindex import rollback_target, switch_embedding_model
+    from bot.runtime import open_database
+    from db import audit
     from db.errors import DatabaseError
     from retrieval.errors import RetrievalError
 
@@ -253,11 +255,23 @@ def _switch_model(model: Path | None, *, rollback: bool) -> None:
         fail(f"{target} is not a sentence-transformers model folder (no modules.json)")
     try:
         report = switch_embedding_model(settings, target)
+        shown = {k: v for k, v in report.items() if k != "previous"}
+        engine, sessions = open_database(settings, migrate=False)
+        try:
+            audit.record_committed(
+                sessions,
+                audit.Actor.cli(),
+                "index.model_switch",
+                target=str(report.get("embedding_model_name")),
+                details={"model_dir": str(target.resolve()), "rollback": rollback, **shown},
+            )
+        finally:
+            engine.dispose()
     except NotImplementedError as exc:
         fail(str(exc))
     except (DatabaseError, RetrievalError) as exc:
         fail(str(exc))
-    typer.echo(json.dumps({k: v for k, v in report.items() if k != "previous"}))
+    typer.echo(json.dumps(shown))
 
 
 @demo_app.command("load")
@@ -266,9 +280,10 @@ def demo_load() -> None:
     from dataclasses import asdict
 
     from bot.demo_bank import DEMO_RATES, load_demo_bank
+    from db.audit import Actor
 
     with opened_runtime() as runtime:
-        loaded = load_demo_bank(runtime.knowledge, runtime.sessions)
+        loaded = load_demo_bank(runtime.knowledge, runtime.sessions, Actor.cli())
     _print_outcomes([asdict(o) for o in loaded.documents], as_json=False)
     if loaded.rate_rows is None:
         typer.echo(f"unchanged  rate sheet {DEMO_RATES.name}")

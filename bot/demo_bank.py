@@ -10,8 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.knowledge import IngestOutcome, KnowledgeService
+from bot.knowledge import IngestOutcome, KnowledgeService, ingest_audit_details
 from bot.rates import load_rate_sheet
+from bot.rates.loader import rates_audit
+from db import audit
+from db.audit import Actor
 
 DEMO_KNOWLEDGE = Path(__file__).parent / "demo" / "knowledge"
 DEMO_RATES = Path(__file__).parent / "demo" / "rates.csv"
@@ -26,11 +29,18 @@ class DemoLoad:
     rate_rows: int | None
 
 
-def load_demo_bank(knowledge: KnowledgeService, sessions: sessionmaker[Session]) -> DemoLoad:
-    """Ingest the demo documents and load the demo rate sheet; idempotent."""
+def load_demo_bank(
+    knowledge: KnowledgeService, sessions: sessionmaker[Session], actor: Actor
+) -> DemoLoad:
+    """Ingest the demo documents and load the demo rate sheet, recording both in the
+    audit log as `actor`'s; idempotent."""
     files = sorted(p for p in DEMO_KNOWLEDGE.rglob("*") if p.is_file())
     outcomes = knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
+    details = ingest_audit_details(outcomes)
+    if details is not None:
+        audit.record_committed(sessions, actor, "documents.ingest", details=details)
     data = DEMO_RATES.read_bytes()
     with sessions.begin() as session:
-        result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by="demo")
+        result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by=actor.id)
+        audit.record(session, actor, "rates.load", **rates_audit(result))
     return DemoLoad(outcomes, None if result.unchanged else result.rows)

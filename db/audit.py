@@ -1,10 +1,11 @@
 """The audit log: who changed what Teller knows or who took data out, and when.
 
-Every administrative change (documents, rate sheets, API keys, the reranker) and every
-feedback export is one `AuditEvent`. Rows are only ever added. Where the change itself
-is SQL (rate sheets, API keys) the event is written in the same transaction, so there is
-no change without its record; document ingestion also writes the search index, so its
-event is written right after the change commits.
+Every administrative change (documents, rate sheets, API keys, the reranker, the
+embedding model) and every feedback export is one `AuditEvent`. Rows are only ever
+added. Where the change itself is SQL (rate sheets, API keys) the event is written in
+the same transaction, so there is no change without its record; document ingestion and
+model switches also write the search index, so their events are written right after
+the change commits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ AuditAction = Literal[
     "keys.create",
     "keys.revoke",
     "reranker.train",
+    "index.model_switch",
     "feedback.export",
 ]
 ACTIONS: Final = frozenset(get_args(AuditAction))

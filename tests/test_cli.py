@@ -95,3 +95,10 @@ def test_demo_load_is_idempotent(env: dict[str, str]) -> None:
     assert code == 0 and "0 failed" in out and "created" in out
     code, out = run(env, "demo", "load")
     assert code == 0 and "created" not in out and "unchanged" in out
+
+    # Both loads are in the audit log: the first changed documents and rates, the
+    # second only tried the rate sheet again (unchanged) and changed no document.
+    code, out = run(env, "audit", "--json")
+    assert code == 0, out
+    events = [(e["action"], e["details"].get("unchanged")) for e in json.loads(out)["events"]]
+    assert events == [("rates.load", True), ("rates.load", False), ("documents.ingest", None)]

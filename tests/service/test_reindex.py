@@ -4,6 +4,7 @@ API swaps to it without stopping, and chunks written meanwhile are re-embedded."
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.app import create_app
 from bot.cli import app as cli
 from bot.reindex import read_active_index, switch_embedding_model, with_active_index
 from bot.runtime import build_runtime
+from db.audit import list_events
 from db.models import Chunk
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.types import ParsedDocument, SearchRequest, Section
@@ -148,12 +150,18 @@ def test_cli_switches_and_rolls_back(
 
     result = runner.invoke(cli, ["reindex", "--model", str(other_model)], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["embedding_model_name"].startswith("minilm-tuned-")
+    tuned = json.loads(result.output)["embedding_model_name"]
+    assert tuned.startswith("minilm-tuned-")
     result = runner.invoke(cli, ["reindex", "--rollback"], env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["embedding_model_name"] == default
     runtime = build_runtime(settings)
     try:
         assert runtime.embedder.name == default and _models(runtime) == {default}
+        with runtime.sessions() as session:
+            events = list_events(session, action="index.model_switch")
     finally:
         runtime.close()
+    assert [(e.target, e.details["rollback"]) for e in events] == [(default, True), (tuned, False)]
+    assert events[1].details["model_dir"] == str(other_model.resolve())
+    assert {e.actor for e in events} == {f"cli:{getpass.getuser()}"}
