@@ -322,3 +322,39 @@ class AssistSummaryOut(BaseModel):
 
 class AssistListOut(BaseModel):
     conversations: list[AssistSummaryOut]
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema with its `$defs` written in place.
+
+    For the OpenAPI request body of a route that reads its body itself (to accept
+    multipart uploads and JSON on one path), which FastAPI therefore cannot describe:
+    refs to `#/$defs/...` would not resolve inside the OpenAPI document.
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def upload_body(field: str, *, many: bool, other: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`openapi_extra` declaring a required body: a multipart form whose `field` holds
+    one file (or several, `many`), or a body of one of the `other` media types (media
+    type -> schema)."""
+    binary = {"type": "string", "format": "binary"}
+    files = {"type": "array", "items": binary, "minItems": 1} if many else binary
+    form = {"type": "object", "required": [field], "properties": {field: files}}
+    content: dict[str, Any] = {"multipart/form-data": {"schema": form}}
+    content.update({media: {"schema": schema} for media, schema in other.items()})
+    return {"requestBody": {"required": True, "content": content}}

@@ -122,8 +122,23 @@ def test_invalid_json_bodies_name_the_problem(client: TestClient) -> None:
     assert dates.status_code == 422 and "effective_from" in dates.json()["results"][0]["error"]
     search = client.post("/v1/search", json={"query": "", "k": 0})
     assert search.status_code == 422
-    nothing = client.post("/v1/documents", files={})
-    assert nothing.status_code in (400, 422)
+    nothing = client.post("/v1/documents", files={})  # no body, no content type
+    assert nothing.status_code == 415
+    assert "send application/json" in nothing.json()["error"]["message"]
+    not_json = client.post(
+        "/v1/documents", content=b'{"documents": []}', headers={"content-type": "text/csv"}
+    )
+    assert not_json.status_code == 415 and "'text/csv'" in not_json.json()["error"]["message"]
+    utf16 = client.post(
+        "/v1/documents",
+        content='{"documents": [{"text": "hi"}]}'.encode("utf-16"),
+        headers={"content-type": "application/json"},
+    )
+    assert utf16.status_code == 400 and "not UTF-8" in utf16.json()["error"]["message"]
+    garbage = client.post(
+        "/v1/documents", content=b"\x00" * 13, headers={"content-type": "application/json"}
+    )
+    assert garbage.status_code == 400  # was a 500: json.loads guessed UTF-32 and failed
 
 
 def test_admin_token_protects_writes(make_settings: Callable[..., Settings]) -> None:

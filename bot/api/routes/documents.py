@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from bot.api.auth import AdminDep
 from bot.api.deps import KnowledgeDep, RuntimeDep
-from bot.api.errors import BadRequestError, error_responses, status_for
+from bot.api.errors import BadRequestError, ErrorOut, error_responses, status_for
 from bot.api.schemas import (
     MAX_OFFSET,
     DocumentListOut,
@@ -21,18 +21,25 @@ from bot.api.schemas import (
     DocumentsIn,
     IngestItemOut,
     IngestOut,
+    inline_schema,
+    upload_body,
 )
 from bot.knowledge import IngestOutcome, KnowledgeService, ingest_audit_details
 from db import audit
 from db import repository as repo
 from db.audit import Actor
 from db.types import DocumentSummary
-from retrieval.errors import DocumentNotFoundError, DocumentTooLargeError
+from retrieval.errors import DocumentNotFoundError, DocumentTooLargeError, UnsupportedFormatError
 from retrieval.parsers import normalize_metadata
 from retrieval.types import ParsedDocument, Section
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
+_ALL_FAILED = {
+    413: "The request, or every file of it, is too large",
+    415: "Not JSON or multipart, or no file of a type Teller reads",
+    422: "Every document failed (each result says why)",
+}
 _ERROR_TYPES = {
     "UnsupportedFormatError": 415,
     "DocumentTooLargeError": 413,
@@ -57,7 +64,18 @@ def _ingest_response(outcomes: list[IngestOutcome]) -> JSONResponse:
 @router.post(
     "",
     response_model=IngestOut,
-    responses={207: {"model": IngestOut}, 422: {}, **error_responses(401, 403, 413, 415)},
+    responses={
+        207: {"model": IngestOut},
+        **error_responses(401, 403),
+        # The request as a whole (ErrorOut), or every document of it (IngestOut).
+        **{
+            code: {"model": ErrorOut | IngestOut, "description": description}
+            for code, description in _ALL_FAILED.items()
+        },
+    },
+    openapi_extra=upload_body(
+        "files", many=True, other={"application/json": inline_schema(DocumentsIn)}
+    ),
 )
 async def add_documents(request: Request, knowledge: KnowledgeDep, actor: AdminDep) -> JSONResponse:
     """Add or update documents: multipart files (`files`) or JSON `{documents: [...]}`."""
@@ -83,11 +101,21 @@ async def add_documents(request: Request, knowledge: KnowledgeDep, actor: AdminD
         await form.close()
         await _audit_ingest(knowledge, actor, file_outcomes)
         return _ingest_response(file_outcomes)
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedFormatError(
+            f"unsupported content type {media or 'none'!r}: send application/json "
+            '({"documents": [...]}) or a multipart form with the files as `files`'
+        )
     if declared > limit:
         raise DocumentTooLargeError(f"the request is larger than {limit / 1e6:.0f} MB")
     raw = await request.body()
     try:
-        payload = DocumentsIn.model_validate(json.loads(raw))
+        payload = DocumentsIn.model_validate(json.loads(raw.decode("utf-8")))
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(
+            f"the body is not UTF-8 text (byte {exc.start}): send JSON encoded as UTF-8"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}") from exc
     except ValidationError as exc:

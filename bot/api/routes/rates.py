@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from bot.api.auth import AdminDep
 from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import BadRequestError, error_responses
-from bot.api.schemas import IsoDate, RateRowOut
+from bot.api.schemas import IsoDate, RateRowOut, upload_body
 from bot.rates.errors import RateSheetError
 from bot.rates.loader import load_rate_sheet, rates_audit
 from db import audit
@@ -28,6 +28,23 @@ from retrieval.errors import DocumentTooLargeError, UnsupportedFormatError
 router = APIRouter(prefix="/v1/rates", tags=["rates"])
 
 _RAW_TYPES = {"text/csv": "upload.csv", "application/json": "upload.json"}
+_TEXT = {"type": "string"}
+_RATE = {
+    "type": "object",
+    "required": ["product", "rate_percent", "effective_from", "source"],
+    "properties": {
+        "product": _TEXT,
+        "term": _TEXT,
+        "tier": _TEXT,
+        "rate_percent": {"type": ["string", "number"]},
+        "apr_percent": {"type": ["string", "number", "null"]},
+        "apy_percent": {"type": ["string", "number", "null"]},
+        "effective_from": {"type": "string", "format": "date"},
+        "effective_until": {"type": ["string", "null"], "format": "date"},
+        "source": _TEXT,
+    },
+}
+_RATE_LIST = {"type": "array", "items": _RATE}
 
 
 def get_sessions(runtime: RuntimeDep) -> sessionmaker[Session]:
@@ -148,6 +165,16 @@ async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:
         422: {"model": RateSheetErrorOut},
         **error_responses(401, 403, 413, 415),
     },
+    openapi_extra=upload_body(
+        "file",
+        many=False,
+        other={
+            "text/csv": {"type": "string", "description": "CSV with a header row"},
+            "application/json": {
+                "anyOf": [_RATE_LIST, {"type": "object", "properties": {"rates": _RATE_LIST}}]
+            },
+        },
+    ),
 )
 async def upload_rates(
     request: Request,
