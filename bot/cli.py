@@ -100,8 +100,8 @@ def ingest(
     """Add or update documents (Markdown, HTML, text, PDF, CSV, JSON Lines)."""
     from dataclasses import asdict
 
-    from bot.knowledge import ingest_audit_details
-    from db import audit
+    from bot.knowledge import audit_ingest
+    from db.audit import Actor
 
     if not paths and beir is None:
         fail("give files or folders to ingest, or --beir DIR")
@@ -132,11 +132,7 @@ def ingest(
                 except RetrievalError as exc:
                     fail(str(exc))
                 results += runtime.knowledge.ingest_documents(docs)
-            details = ingest_audit_details(results)
-            if details is not None:
-                audit.record_committed(
-                    runtime.sessions, audit.Actor.cli(), "documents.ingest", details=details
-                )
+            audit_ingest(runtime.sessions, Actor.cli(), results)
             outcomes = [asdict(o) for o in results]
     _print_outcomes(outcomes, as_json)
     if outcomes and all(o["status"] == "failed" for o in outcomes):

@@ -324,18 +324,11 @@ def rerank_train(
         report = api_call("POST", api.rstrip("/") + "/v1/reranker/train")
         typer.echo(json.dumps(report, indent=2 if not as_json else None))
         return
-    from db import audit
+    from db.audit import Actor
 
     hint = "to train while it serves: teller rerank train --api http://HOST:PORT"
     with opened_runtime(in_use_hint=hint) as runtime:
-        report = runtime.reranker.train(runtime.index.inner.search)
-        audit.record_committed(
-            runtime.sessions,
-            audit.Actor.cli(),
-            "reranker.train",
-            target=report.get("version"),
-            details={"accepted": report.get("accepted"), "reason": report.get("reason")},
-        )
+        report = runtime.reranker.train(runtime.index.inner.search, actor=Actor.cli())
     typer.echo(json.dumps(report, indent=2 if not as_json else None))
 
 

@@ -54,8 +54,8 @@ def load(
 ) -> None:
     """Load a rate sheet; any invalid row rejects the whole file (nothing is written)."""
     from bot.rates.errors import RateSheetError
-    from bot.rates.loader import load_rate_sheet, rates_audit
-    from db import audit
+    from bot.rates.loader import load_rate_sheet
+    from db.audit import Actor
     from db.errors import DatabaseError
 
     try:
@@ -65,9 +65,7 @@ def load(
     with _sessions() as sessions:
         try:
             with sessions.begin() as session:
-                actor = audit.Actor.cli()
-                result = load_rate_sheet(session, filename=file.name, data=data, loaded_by=actor.id)
-                audit.record(session, actor, "rates.load", **rates_audit(result))
+                result = load_rate_sheet(session, filename=file.name, data=data, actor=Actor.cli())
         except RateSheetError as exc:
             typer.secho(
                 f"error: {file.name} was rejected; nothing was loaded",

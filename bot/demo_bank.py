@@ -10,10 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.knowledge import IngestOutcome, KnowledgeService, ingest_audit_details
+from bot.knowledge import IngestOutcome, KnowledgeService, audit_ingest
 from bot.rates import load_rate_sheet
-from bot.rates.loader import rates_audit
-from db import audit
 from db.audit import Actor
 
 DEMO_KNOWLEDGE = Path(__file__).parent / "demo" / "knowledge"
@@ -36,11 +34,8 @@ def load_demo_bank(
     audit log as `actor`'s; idempotent."""
     files = sorted(p for p in DEMO_KNOWLEDGE.rglob("*") if p.is_file())
     outcomes = knowledge.ingest_files((p.name, p.read_bytes(), None) for p in files)
-    details = ingest_audit_details(outcomes)
-    if details is not None:
-        audit.record_committed(sessions, actor, "documents.ingest", details=details)
+    audit_ingest(sessions, actor, outcomes)
     data = DEMO_RATES.read_bytes()
     with sessions.begin() as session:
-        result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, loaded_by=actor.id)
-        audit.record(session, actor, "rates.load", **rates_audit(result))
+        result = load_rate_sheet(session, filename=DEMO_RATES.name, data=data, actor=actor)
     return DemoLoad(outcomes, None if result.unchanged else result.rows)

@@ -22,7 +22,9 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import audit
 from db import repository as repo
+from db.audit import Actor
 from db.errors import DocumentNotFound
 from db.types import NewChunk
 from retrieval.chunking import build_context, chunk_document
@@ -60,15 +62,19 @@ class IngestOutcome:
     error_type: str | None = None
 
 
-def ingest_audit_details(outcomes: Iterable[IngestOutcome]) -> dict[str, Any] | None:
-    """What the audit log keeps of an ingestion: each document it created or changed
-    (id, status, version, source); None when it changed nothing."""
+def audit_ingest(
+    sessions: sessionmaker[Session], actor: Actor, outcomes: Iterable[IngestOutcome]
+) -> None:
+    """Record a `documents.ingest` audit event for the documents an ingestion created or
+    changed (id, status, version, source), once it has committed; nothing when it changed
+    none."""
     changed = [
         {"id": o.doc_id, "status": o.status, "version": o.version, "source": o.source}
         for o in outcomes
         if o.status in ("created", "updated")
     ]
-    return {"documents": changed} if changed else None
+    if changed:
+        audit.record_committed(sessions, actor, "documents.ingest", details={"documents": changed})
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import audit
 from db import feedback as repo
+from db.audit import Actor
 from db.chunk_lookup import chunk_embeddings
 from db.repository import embedding_from_bytes
 from feedback.adapter import Adapter, Search, load_adapter, train_adapter
@@ -215,13 +217,22 @@ class FeedbackReranker:
             return self.config.agent_weight * budget_factor(count, self.config.agent_budget)
         return budget_factor(count, self.config.customer_budget)
 
-    def train(self, search: Search, **options: Any) -> dict[str, Any]:
+    def train(
+        self, search: Search, *, actor: Actor | None = None, **options: Any
+    ) -> dict[str, Any]:
         """Fit, validate and store a new adapter from the live votes (`train_adapter`;
-        `search` must be the index without reranking), then reload the adapter choice."""
+        `search` must be the index without reranking), then reload the adapter choice.
+        With an `actor`, the training is recorded in the audit log (`reranker.train`)."""
         self.refresh()
         options.setdefault("depth", self.config.depth)
         options.setdefault("gamma", self.config.adapter_weight)
         report = train_adapter(self._sessions, self._embedder, search, self.vote_weight, **options)
+        if actor is not None:
+            details = {"accepted": report.get("accepted"), "reason": report.get("reason")}
+            target = report.get("version")
+            audit.record_committed(
+                self._sessions, actor, "reranker.train", target=target, details=details
+            )
         self.refresh()
         return report
 

@@ -25,6 +25,8 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from bot.rates.errors import MAX_REPORTED_ERRORS, RateSheetError, RowProblem
+from db import audit
+from db.audit import Actor
 from db.rates import NewRateRow, RateSheetResult, insert_sheet
 from retrieval.parsing import has_control_characters
 
@@ -301,30 +303,28 @@ def parse_rate_sheet(name: str, data: bytes) -> list[NewRateRow]:
 
 
 def load_rate_sheet(
-    session: Session, *, filename: str, data: bytes, loaded_by: str | None = None
+    session: Session, *, filename: str, data: bytes, actor: Actor | None = None
 ) -> RateSheetResult:
-    """Parse `data` and store it as one sheet in the caller's transaction.
+    """Parse `data` and store it as one sheet in the caller's transaction; with an
+    `actor`, the sheet's `loaded_by` and a `rates.load` audit event (unchanged loads
+    too) in the same transaction.
 
     Raises `RateSheetError` (nothing written) for an invalid sheet.
     """
     rows = parse_rate_sheet(filename, data)
-    return insert_sheet(
+    result = insert_sheet(
         session,
         filename=PurePath(filename).name[:255] or "upload",
         content_hash=hashlib.sha256(data).hexdigest(),
         rows=rows,
-        loaded_by=loaded_by,
+        loaded_by=actor.id if actor else None,
     )
-
-
-def rates_audit(result: RateSheetResult) -> dict[str, Any]:
-    """The audit event's target and details for a sheet load (`db.audit.record`)."""
-    return {
-        "target": result.sheet_id,
-        "details": {
+    if actor is not None:
+        details = {
             "filename": result.filename,
             "rows": result.rows,
             "superseded": result.superseded,
             "unchanged": result.unchanged,
-        },
-    }
+        }
+        audit.record(session, actor, "rates.load", target=result.sheet_id, details=details)
+    return result

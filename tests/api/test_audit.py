@@ -160,3 +160,17 @@ def test_without_an_admin_token_writes_are_open_but_sent_keys_are_checked(
         assert wrong.status_code == 401
         (event,) = client.get("/v1/audit").json()["events"]
         assert (event["action"], event["actor"]) == ("documents.ingest", "open")
+
+
+def test_reranker_training_is_recorded_even_when_nothing_is_learned(
+    app_client: tuple[TestClient, Runtime],
+) -> None:
+    client, runtime = app_client
+    key_id, admin = _key(runtime, "admin", name="ml ops")
+    trained = client.post("/v1/reranker/train", headers=admin)
+    assert trained.status_code == 200, trained.text
+    assert trained.json()["version"] is None  # no votes yet
+    (event,) = _events(client, action="reranker.train")
+    assert (event["actor"], event["target"]) == (f"key:{key_id}", None)
+    assert event["details"] == {"accepted": None, "reason": trained.json()["reason"]}
+    assert "votes" in event["details"]["reason"]

@@ -24,10 +24,9 @@ from bot.api.schemas import (
     inline_schema,
     upload_body,
 )
-from bot.knowledge import IngestOutcome, KnowledgeService, ingest_audit_details
+from bot.knowledge import IngestOutcome, audit_ingest
 from db import audit
 from db import repository as repo
-from db.audit import Actor
 from db.types import DocumentSummary
 from retrieval.errors import DocumentNotFoundError, DocumentTooLargeError, UnsupportedFormatError
 from retrieval.parsers import normalize_metadata
@@ -99,7 +98,7 @@ async def add_documents(request: Request, knowledge: KnowledgeDep, actor: AdminD
             files.append((upload.filename or "upload", data, upload.content_type))
         file_outcomes = await run_in_threadpool(knowledge.ingest_files, files)
         await form.close()
-        await _audit_ingest(knowledge, actor, file_outcomes)
+        await run_in_threadpool(audit_ingest, knowledge.sessions, actor, file_outcomes)
         return _ingest_response(file_outcomes)
     media = content_type.split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
@@ -149,19 +148,8 @@ async def add_documents(request: Request, knowledge: KnowledgeDep, actor: AdminD
             )
         )
     outcomes.extend(await run_in_threadpool(knowledge.ingest_documents, parsed))
-    await _audit_ingest(knowledge, actor, outcomes)
+    await run_in_threadpool(audit_ingest, knowledge.sessions, actor, outcomes)
     return _ingest_response(outcomes)
-
-
-async def _audit_ingest(
-    knowledge: KnowledgeService, actor: Actor, outcomes: list[IngestOutcome]
-) -> None:
-    """One audit event for the documents this request created or changed (if any)."""
-    details = ingest_audit_details(outcomes)
-    if details is not None:
-        await run_in_threadpool(
-            audit.record_committed, knowledge.sessions, actor, "documents.ingest", details=details
-        )
 
 
 @router.get("", response_model=DocumentListOut)

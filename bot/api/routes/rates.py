@@ -17,8 +17,7 @@ from bot.api.deps import RuntimeDep, SettingsDep
 from bot.api.errors import BadRequestError, error_responses
 from bot.api.schemas import IsoDate, RateRowOut, upload_body
 from bot.rates.errors import RateSheetError
-from bot.rates.loader import load_rate_sheet, rates_audit
-from db import audit
+from bot.rates.loader import load_rate_sheet
 from db import rates as repo
 from db.audit import Actor
 from db.models import RateRow
@@ -132,9 +131,7 @@ def _store(
     sessions: sessionmaker[Session], filename: str, data: bytes, actor: Actor
 ) -> RateSheetResult:
     with sessions.begin() as session:
-        result = load_rate_sheet(session, filename=filename, data=data, loaded_by=actor.id)
-        audit.record(session, actor, "rates.load", **rates_audit(result))
-        return result
+        return load_rate_sheet(session, filename=filename, data=data, actor=actor)
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[str, bytes]:

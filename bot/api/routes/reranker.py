@@ -16,7 +16,6 @@ from bot.api.auth import AdminDep
 from bot.api.deps import RuntimeDep
 from bot.api.errors import body_limited, error_responses
 from bot.api.schemas import JSON_BODY_LIMIT
-from db import audit
 from db.reranker_versions import reranker_version_headers
 
 router = APIRouter(prefix="/v1/reranker", tags=["feedback"], **body_limited(JSON_BODY_LIMIT))
@@ -49,14 +48,6 @@ async def train(runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
     """Fit a new adapter on the live votes, validate and store it (served by "latest"
     when accepted); returns the training report."""
     report: dict[str, Any] = await run_in_threadpool(
-        runtime.reranker.train, runtime.index.inner.search
-    )
-    await run_in_threadpool(
-        audit.record_committed,
-        runtime.sessions,
-        actor,
-        "reranker.train",
-        target=report.get("version"),
-        details={"accepted": report.get("accepted"), "reason": report.get("reason")},
+        runtime.reranker.train, runtime.index.inner.search, actor=actor
     )
     return report
