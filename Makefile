@@ -97,12 +97,15 @@ rasa-setup: ## Create .venv-rasa (Python 3.10, Rasa 3.6) from requirements-rasa.
 	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -r $(RASA_LOCK)
 	echo "$$want" > $(RASA_STAMP)
 
-rasa-lock: ## Re-resolve rasa==3.6.21 into requirements-rasa.lock (needs the registries)
+# onnxruntime and tokenizers run the NLU's sentence encoder (bot/rasa/teller_nlu).
+RASA_REQUIREMENTS := rasa==3.6.21 onnxruntime==1.23.2 tokenizers==0.23.2
+
+rasa-lock: ## Re-resolve Rasa and the NLU encoder's runtime into requirements-rasa.lock (needs the registries)
 	rm -rf /tmp/teller-rasa-lock-venv
 	$(RASA_PYTHON) -m venv /tmp/teller-rasa-lock-venv
-	/tmp/teller-rasa-lock-venv/bin/pip install $(PIP_FLAGS) rasa==3.6.21
-	{ echo "# Rasa's virtualenv (.venv-rasa, Python 3.10): rasa==3.6.21 and everything it pulls in,"
-	  echo "# frozen by \`make rasa-lock\`. \`make rasa-setup\` installs exactly this."
+	/tmp/teller-rasa-lock-venv/bin/pip install $(PIP_FLAGS) $(RASA_REQUIREMENTS)
+	{ echo "# Rasa's virtualenv (.venv-rasa, Python 3.10): $(RASA_REQUIREMENTS)"
+	  echo "# and everything they pull in, frozen by \`make rasa-lock\`. \`make rasa-setup\` installs exactly this."
 	  /tmp/teller-rasa-lock-venv/bin/pip freeze --all --exclude pip; } > $(RASA_LOCK)
 
 rasa-train: setup ## Train the Rasa model if domain, config or data changed (cached by their hash)

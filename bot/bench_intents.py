@@ -1,6 +1,7 @@
 """`teller bench intents`: how well Teller's production NLU pipeline classifies intents.
 
-Trains the pipeline of `bot/rasa/config.yml` (NLU only) on a `text,category` CSV,
+Trains the pipeline of `bot/rasa/config.yml` (NLU only) on a `text,category` CSV (or
+on a seeded, stratified share of one, `stratified_split`, the rest being the test),
 serves the model with `rasa run --enable-api`, sends every example of the test CSV to
 `/model/parse` one at a time after a warm-up, and reports::
 
@@ -28,8 +29,16 @@ from typing import Any
 import httpx
 import numpy as np
 
+from bot.nlu_encoder import ensure_encoder
 from bot.rasa_process import free_port, rasa_server, wait_until_ready
-from bot.rasa_setup import PROJECT_DIR, QUIET_ENV, RasaTrainingError, rasa_venv
+from bot.rasa_setup import (
+    PROJECT_DIR,
+    QUIET_ENV,
+    RasaTrainingError,
+    default_encoder_dir,
+    nlu_env,
+    rasa_venv,
+)
 
 WARMUP_PARSES = 20
 
@@ -92,6 +101,22 @@ def classification_scores(gold: Sequence[str], predicted: Sequence[str]) -> tupl
     return sum(true_positive.values()) / len(gold), sum(f1) / len(labels)
 
 
+def stratified_split(
+    examples: Sequence[tuple[str, str]], *, test_share: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(train, test): `test_share` of each intent's examples held out, seeded
+    (scikit-learn's `train_test_split` with `stratify`)."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_share < 1:
+        raise ValueError(f"the test share must be between 0 and 1, not {test_share}")
+    labels = [intent for _, intent in examples]
+    train, test = train_test_split(
+        list(examples), test_size=test_share, stratify=labels, random_state=seed
+    )
+    return list(train), list(test)
+
+
 def top_intent(parse: dict[str, Any]) -> str:
     """The best intent of a `/model/parse` response other than `nlu_fallback`."""
     for candidate in parse.get("intent_ranking") or []:
@@ -101,22 +126,29 @@ def top_intent(parse: dict[str, Any]) -> str:
 
 
 def bench_intents(
-    train_csv: Path,
-    test_csv: Path,
+    train: Sequence[tuple[str, str]],
+    test: Sequence[tuple[str, str]],
     *,
     project_dir: Path = PROJECT_DIR,
     venv: Path | None = None,
     startup_timeout_s: float = 300.0,
 ) -> dict[str, Any]:
-    """Train the production NLU pipeline on `train_csv`, evaluate on `test_csv` through
-    Rasa's HTTP API; returns the benchmark's JSON object (see the module docstring)."""
-    train = read_examples(Path(train_csv))
-    test = read_examples(Path(test_csv))
+    """Train the production NLU pipeline on the `train` examples, evaluate on `test`
+    through Rasa's HTTP API; returns the benchmark's JSON object (see the module
+    docstring)."""
+    if not train or not test:
+        raise ValueError("both the train and the test examples must be non-empty")
     rasa_env = rasa_venv(venv)
     with tempfile.TemporaryDirectory(prefix="teller-bench-intents-") as tmp:
         work = Path(tmp)
         (work / "nlu.yml").write_text(nlu_yaml(train), encoding="utf-8")
-        env = {**os.environ, **QUIET_ENV, "RASA_CACHE_DIRECTORY": str(work / "cache")}
+        encoder = ensure_encoder(default_encoder_dir())
+        env = {
+            **os.environ,
+            **QUIET_ENV,
+            **nlu_env(project_dir, encoder),
+            "RASA_CACHE_DIRECTORY": str(work / "cache"),
+        }
         argv = [
             str(rasa_env / "bin" / "rasa"), "train", "nlu",
             "--config", str(project_dir / "config.yml"), "--nlu", str(work / "nlu.yml"),

@@ -65,18 +65,40 @@ def bench_answers(
 
 
 def bench_intents(
-    train: Annotated[Path, typer.Option(help="CSV with text,category to train on.")],
-    test: Annotated[Path, typer.Option(help="CSV with text,category to evaluate on.")],
+    train: Annotated[Path | None, typer.Option(help="CSV with text,category to train on.")] = None,
+    test: Annotated[Path | None, typer.Option(help="CSV with text,category to test on.")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="One text,category CSV to split instead (stratified, seeded)."),
+    ] = None,
+    test_share: Annotated[float, typer.Option(help="Share of --dataset held out.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the --dataset split.")] = 13,
     as_json: Annotated[bool, typer.Option("--json")] = True,
 ) -> None:
     """Train the production NLU config on one CSV, evaluate on another through Rasa's API."""
     from bot import rasa_process as rp
     from bot import rasa_setup as rs
     from bot.bench_intents import bench_intents as run
+    from bot.bench_intents import read_examples, stratified_split
+    from bot.nlu_encoder import EncoderExportError
 
+    if (dataset is None) == (train is None and test is None) or (train is None) != (test is None):
+        fail("give --train and --test, or --dataset alone (split into train and test)")
     try:
-        result = run(train, test)
-    except (rs.RasaSetupError, rs.RasaTrainingError, rp.RasaStartError, ValueError) as exc:
+        if dataset is not None:
+            examples = read_examples(dataset)
+            train_set, test_set = stratified_split(examples, test_share=test_share, seed=seed)
+        else:
+            train_set, test_set = read_examples(cast(Path, train)), read_examples(cast(Path, test))
+        result = run(train_set, test_set)
+    except (
+        rs.RasaSetupError,
+        rs.RasaTrainingError,
+        rp.RasaStartError,
+        EncoderExportError,
+        OSError,
+        ValueError,
+    ) as exc:
         fail(str(exc))
     _echo(result, as_json)
 

@@ -3,8 +3,10 @@ the environment its processes read.
 
 Rasa 3.6 needs Python 3.10, so it lives in its own virtualenv (`.venv-rasa`, made by
 `make rasa-setup`) and Teller drives it through its command line. A model is named by
-the hash of the Rasa version and of its inputs (config, domain, training data), so it
-is trained only when one of them changes:
+the hash of the Rasa version, of its inputs (config, domain, training data, Teller's
+own NLU components) and of the NLU's sentence encoder (`bot.nlu_encoder`, exported to
+`<models dir>/encoder` before the first training), so it is trained only when one of
+them changes:
 
     model = train_if_changed(PROJECT_DIR, rasa_venv(), default_models_dir())   # cached
 
@@ -25,6 +27,8 @@ from typing import Final
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import make_url
+
+from bot.nlu_encoder import ENCODER_ENV, ensure_encoder, export_key, source_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +101,33 @@ def default_models_dir(data_dir: Path | None = None) -> Path:
     return (base / "rasa" / "models").resolve()
 
 
+def default_encoder_dir() -> Path:
+    """Where `train_if_changed` keeps the NLU's sentence encoder: `<models dir>/encoder`."""
+    return default_models_dir() / "encoder"
+
+
 # -- training -------------------------------------------------------------------------
 
 
 def model_inputs(project_dir: Path) -> list[Path]:
-    """The files a Rasa model is trained from: config, domain, and the training data."""
+    """The files a Rasa model is trained from: config, domain, the training data, and
+    the code of Teller's own NLU components (`teller_nlu/`)."""
     files = [project_dir / "config.yml"]
     domain = project_dir / "domain.yml"
     files += [domain] if domain.is_file() else sorted((project_dir / "domain").rglob("*.yml"))
     data = project_dir / "data"
     files += sorted(p for p in data.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
+    files += sorted((project_dir / "teller_nlu").glob("*.py"))
     missing = [str(p) for p in files if not p.is_file()]
     if missing or len(files) < 3:
         raise RasaSetupError(f"the Rasa project at {project_dir} is incomplete: {missing}")
     return files
 
 
-def model_hash(project_dir: Path, *, rasa_version: str) -> str:
-    """SHA-256 of the Rasa version and of every model input (relative path and bytes)."""
-    digest = hashlib.sha256(f"rasa {rasa_version}\n".encode())
+def model_hash(project_dir: Path, *, rasa_version: str, encoder_key: str = "") -> str:
+    """SHA-256 of the Rasa version, the sentence encoder's export key (`export_key`) and
+    every model input (relative path and bytes)."""
+    digest = hashlib.sha256(f"rasa {rasa_version}\nencoder {encoder_key}\n".encode())
     for path in model_inputs(project_dir):
         content = path.read_bytes()
         relative = path.relative_to(project_dir).as_posix()
@@ -124,24 +136,42 @@ def model_hash(project_dir: Path, *, rasa_version: str) -> str:
     return digest.hexdigest()
 
 
+def nlu_env(project_dir: Path, encoder: Path) -> dict[str, str]:
+    """What `rasa train` needs besides `QUIET_ENV`: the exported sentence encoder, and
+    the project folder on PYTHONPATH so Rasa imports `teller_nlu` from any folder."""
+    path = os.pathsep.join(p for p in (str(project_dir), os.environ.get("PYTHONPATH")) if p)
+    return {ENCODER_ENV: str(encoder), "PYTHONPATH": path}
+
+
 def train_if_changed(
-    project_dir: Path, venv: Path, models_dir: Path, *, force: bool = False
+    project_dir: Path,
+    venv: Path,
+    models_dir: Path,
+    *,
+    encoder_dir: Path | None = None,
+    force: bool = False,
 ) -> Path:
     """The model for the project as it is now, trained only when no model has its hash.
 
     Models are named by the first 16 hex digits of `model_hash`; training writes a
     temporary name that is renamed when complete, so an interrupted run never leaves
-    a model that looks finished. The three newest models are kept. Raises
-    `RasaTrainingError` with the tail of `<models_dir>/train.log` when training fails.
+    a model that looks finished. The three newest models are kept. Before training,
+    the sentence encoder is exported to `encoder_dir` (`<models_dir>/encoder`) unless
+    it is there already. Raises `RasaTrainingError` with the tail of
+    `<models_dir>/train.log` when training fails.
     """
     project_dir = project_dir.resolve()
     models_dir = models_dir.resolve()
-    key = model_hash(project_dir, rasa_version=installed_rasa_version(venv))[:16]
+    source = source_model_dir()
+    key = model_hash(
+        project_dir, rasa_version=installed_rasa_version(venv), encoder_key=export_key(source)
+    )[:16]
     model = models_dir / f"{key}.tar.gz"
     if model.is_file() and not force:
         log.info("Rasa model %s is up to date", model.name)
         return model
     models_dir.mkdir(parents=True, exist_ok=True)
+    encoder = ensure_encoder((encoder_dir or models_dir / "encoder").resolve(), source)
     partial = f"partial-{key}-{os.getpid()}"
     log_path = models_dir / "train.log"
     argv = [
@@ -149,7 +179,12 @@ def train_if_changed(
         "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
         "--out", str(models_dir), "--fixed-model-name", partial,
     ]  # fmt: skip
-    env = {**os.environ, **QUIET_ENV, "RASA_CACHE_DIRECTORY": str(models_dir / ".cache")}
+    env = {
+        **os.environ,
+        **QUIET_ENV,
+        **nlu_env(project_dir, encoder),
+        "RASA_CACHE_DIRECTORY": str(models_dir / ".cache"),
+    }
     log.info("training the Rasa model %s (a few minutes)", model.name)
     started = time.monotonic()
     with log_path.open("w") as out:

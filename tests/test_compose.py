@@ -278,6 +278,12 @@ def test_rasa_image_trains_the_project_and_runs_its_endpoints() -> None:
     text = RASA_DOCKERFILE.read_text()
     assert re.search(r"^COPY bot/rasa/ \./$", text, flags=re.MULTILINE)
     assert "rasa train" in text
+    # The NLU's sentence encoder: exported by Teller's code, handed to training, run by
+    # onnxruntime; the runtime stage needs no copy (the model carries one).
+    assert "python -m bot.nlu_encoder" in text
+    assert "COPY --from=encoder /nlu-encoder /nlu-encoder" in text
+    assert "TELLER_NLU_ENCODER=/nlu-encoder rasa train" in text
+    assert "onnxruntime tokenizers" in text and "-c requirements-rasa.lock" in text
     cmd = text.rsplit("\nCMD ", 1)[1]
     assert "rasa run" in cmd and "--enable-api" in cmd
     assert "--endpoints /app/endpoints.yml" in cmd and "--credentials /app/credentials.yml" in cmd

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from bot.api.routes import internal
 from bot.app import create_app
 from bot.dialogue import DialogueService, RasaClient
+from bot.nlu_encoder import ensure_encoder
 from bot.rasa_process import RasaProcesses, free_port
 from bot.rasa_setup import (
     PROJECT_DIR,
@@ -65,6 +66,13 @@ def rate_sheet(today: dt.date) -> bytes:
         "effective_from,effective_until,source"
     )
     return ("\n".join([header, *rows]) + "\n").encode()
+
+
+@pytest.fixture(scope="session")
+def nlu_encoder() -> Path:
+    """The NLU's sentence encoder exported to ONNX, where `rasa_model` finds it
+    (exported now only if no export has its key)."""
+    return ensure_encoder(default_models_dir(REPO_ROOT / ".teller-data") / "encoder")
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,22 @@
-"""The intent benchmark's pure parts: reading CSVs, writing NLU data, scoring."""
+"""The intent benchmark's pure parts: reading CSVs, splitting, writing NLU data,
+scoring, and its command line's checks."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from bot.bench_intents import classification_scores, nlu_yaml, read_examples, top_intent
+from bot.bench_intents import (
+    classification_scores,
+    nlu_yaml,
+    read_examples,
+    stratified_split,
+    top_intent,
+)
+from bot.cli import app
 
 
 def test_accuracy_and_macro_f1_by_hand() -> None:
@@ -77,3 +87,35 @@ def test_top_intent_skips_the_fallback_intent() -> None:
     }
     assert top_intent(parse) == "card_arrival"
     assert top_intent({"intent": {"name": "greet"}}) == "greet"
+
+
+def test_stratified_split_holds_out_each_intents_share_reproducibly() -> None:
+    examples = [(f"{intent} example {i}", intent) for intent in "abc" for i in range(10)]
+    train, test = stratified_split(examples, test_share=0.2, seed=13)
+    assert sorted(train + test) == sorted(examples)
+    assert Counter(intent for _, intent in test) == {"a": 2, "b": 2, "c": 2}
+    assert stratified_split(examples, test_share=0.2, seed=13) == (train, test)
+    assert stratified_split(examples, test_share=0.2, seed=14)[1] != test
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        stratified_split(examples, test_share=1.0, seed=13)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--train", "a.csv"],
+        ["--dataset", "d.csv", "--train", "a.csv", "--test", "b.csv"],
+        ["--dataset", "d.csv", "--test", "b.csv"],
+    ],
+)
+def test_bench_intents_takes_two_csvs_or_one_to_split(args: list[str]) -> None:
+    result = CliRunner().invoke(app, ["bench", "intents", *args])
+    assert result.exit_code != 0
+    assert "give --train and --test, or --dataset alone" in result.output
+
+
+def test_bench_intents_names_a_missing_dataset(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "intents", "--dataset", str(tmp_path / "no.csv")])
+    assert result.exit_code != 0
+    assert "no.csv" in result.output

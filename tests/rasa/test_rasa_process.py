@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.nlu_encoder import export_key, source_model_dir
 from bot.rasa_process import (
     ManagedProcess,
     RasaProcesses,
@@ -48,20 +49,24 @@ def _copy_project(tmp_path: Path) -> Path:
     return project
 
 
-def test_model_inputs_are_config_domain_and_data() -> None:
+def test_model_inputs_are_config_domain_data_and_tellers_components() -> None:
     names = [p.relative_to(PROJECT_DIR).as_posix() for p in model_inputs(PROJECT_DIR)]
     assert names[:2] == ["config.yml", "domain.yml"]
     assert {"data/nlu.yml", "data/rules.yml", "data/stories.yml"} <= set(names)
+    assert "teller_nlu/sentence_encoder.py" in names
 
 
-def test_model_hash_changes_with_the_data_and_the_rasa_version(tmp_path: Path) -> None:
+def test_model_hash_changes_with_the_data_the_rasa_version_and_the_encoder(
+    tmp_path: Path,
+) -> None:
     project = _copy_project(tmp_path)
-    before = model_hash(project, rasa_version="3.6.21")
-    assert model_hash(project, rasa_version="3.6.21") == before
-    assert model_hash(project, rasa_version="3.6.20") != before
+    before = model_hash(project, rasa_version="3.6.21", encoder_key="a")
+    assert model_hash(project, rasa_version="3.6.21", encoder_key="a") == before
+    assert model_hash(project, rasa_version="3.6.20", encoder_key="a") != before
+    assert model_hash(project, rasa_version="3.6.21", encoder_key="b") != before
     nlu = project / "data" / "nlu.yml"
     nlu.write_text(nlu.read_text() + "\n")
-    assert model_hash(project, rasa_version="3.6.21") != before
+    assert model_hash(project, rasa_version="3.6.21", encoder_key="a") != before
 
 
 def test_an_existing_model_with_the_hash_is_reused_without_training(tmp_path: Path) -> None:
@@ -69,18 +74,25 @@ def test_an_existing_model_with_the_hash_is_reused_without_training(tmp_path: Pa
     project = _copy_project(tmp_path)
     models = tmp_path / "models"
     models.mkdir()
-    cached = models / f"{model_hash(project, rasa_version='3.6.21')[:16]}.tar.gz"
+    key = model_hash(project, rasa_version="3.6.21", encoder_key=export_key(source_model_dir()))
+    cached = models / f"{key[:16]}.tar.gz"
     cached.write_bytes(b"model")
     assert train_if_changed(project, venv, models) == cached
+    assert not (models / "encoder").exists()  # nothing to train: nothing exported
 
 
-def test_training_failure_reports_the_log(tmp_path: Path) -> None:
+def test_training_failure_reports_the_log(tmp_path: Path, nlu_encoder: Path) -> None:
     venv = _fake_venv(tmp_path / "venv")
-    (venv / "bin" / "rasa").write_text("#!/bin/sh\necho 'YAML is broken here'\nexit 3\n")
+    (venv / "bin" / "rasa").write_text(
+        '#!/bin/sh\necho "YAML is broken here; encoder $TELLER_NLU_ENCODER"\nexit 3\n'
+    )
     (venv / "bin" / "rasa").chmod(0o755)
     with pytest.raises(Exception, match="YAML is broken here") as info:
-        train_if_changed(_copy_project(tmp_path), venv, tmp_path / "models")
+        train_if_changed(
+            _copy_project(tmp_path), venv, tmp_path / "models", encoder_dir=nlu_encoder.parent
+        )
     assert "exit 3" in str(info.value)
+    assert f"encoder {nlu_encoder}" in str(info.value)  # training is told where it is
     assert not list((tmp_path / "models").glob("*.tar.gz"))
 
 
