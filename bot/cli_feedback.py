@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli_common import api_call, fail, load_settings, opened_runtime
@@ -233,13 +234,24 @@ def export(
             )
         except ExportError as exc:
             fail(str(exc))
-        audit.record_committed(
-            sessions,
-            audit.Actor.cli(),
-            "feedback.export",
-            target=str(out.resolve()),
-            details=export_audit_details(result, filters),
-        )
+        try:
+            audit.record_committed(
+                sessions,
+                audit.Actor.cli(),
+                "feedback.export",
+                target=str(out.resolve()),
+                details=export_audit_details(result, filters),
+            )
+        except BaseException as exc:
+            # Keep only exports that are on record (the API does the same).
+            for path in [*result.files.values(), result.manifest_path]:
+                Path(path).unlink(missing_ok=True)
+            if isinstance(exc, SQLAlchemyError):
+                fail(
+                    "the export could not be recorded in the audit log, so its files "
+                    f"were removed: {exc}"
+                )
+            raise
     typer.echo(
         json.dumps(
             {

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import typer
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from bot import cli_feedback
 from bot.settings import Settings
+from db import audit
 from db.api_keys import find_api_key
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
@@ -128,6 +130,24 @@ def test_export_writes_split_files_and_manifest(
     ]:
         failed = runner.invoke(app, ["export", *args, "--out", str(out)])
         assert failed.exit_code == 2 and message in failed.output, failed.output
+
+
+def test_an_export_the_audit_log_cannot_record_leaves_no_files(
+    app: typer.Typer,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def database_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT INTO audit_events", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(audit, "record_committed", database_down)
+    out = tmp_path / "out" / "kto.jsonl"
+    failed = runner.invoke(app, ["export", "--format", "kto", "--out", str(out)])
+    assert failed.exit_code == 2, failed.output
+    assert "could not be recorded in the audit log" in failed.output
+    assert "connection lost" in failed.output
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_finetune_rerank_and_bench_report_bad_input(
