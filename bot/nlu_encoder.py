@@ -112,7 +112,7 @@ def export_encoder(model_dir: Path, out_dir: Path, *, key: str) -> None:
     from transformers import AutoModel
 
     settings = _check_pooling(model_dir)
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:
