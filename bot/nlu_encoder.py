@@ -14,7 +14,7 @@ of torch's version and of `EXPORT_VERSION`; it is written under a temporary name
 renamed when complete, and older exports are removed (each trained Rasa model carries
 its own copy).
 
-    folder = ensure_encoder(cache_dir)       # exported once, about 30 s
+    folder = ensure_encoder(cache_dir)       # exported once, about 10 s
 
 Command line: `python -m bot.nlu_encoder [--cache DIR]` exports if needed and prints
 the folder.
@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -177,7 +178,7 @@ def ensure_encoder(cache_dir: Path, model_dir: Path | None = None) -> Path:
     if (folder / "encoder.json").is_file():
         return folder
     cache_dir.mkdir(parents=True, exist_ok=True)
-    log.info("exporting the NLU sentence encoder to %s (once, about 30 s)", folder)
+    log.info("exporting the NLU sentence encoder to %s (once, about 10 s)", folder)
     partial = Path(tempfile.mkdtemp(prefix=f"partial-{PREFIX}", dir=cache_dir))
     partial.chmod(0o755)  # mkdtemp makes it private; Rasa may run as another user
     try:
@@ -191,9 +192,12 @@ def ensure_encoder(cache_dir: Path, model_dir: Path | None = None) -> Path:
         raise EncoderExportError(f"exporting the NLU sentence encoder failed: {error}") from error
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    for old in cache_dir.glob(f"{PREFIX}*"):
-        if old != folder and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
+    # Older exports, and partial ones an hour old (their process was killed).
+    stale = time.time() - 3600
+    older = [p for p in cache_dir.glob(f"{PREFIX}*") if p != folder]
+    killed = [p for p in cache_dir.glob(f"partial-{PREFIX}*") if p.stat().st_mtime < stale]
+    for old in older + killed:
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,12 +129,18 @@ def test_an_export_is_made_once_per_key_and_replaces_older_ones(
     older = tmp_path / "minilm-0123456789abcdef"
     older.mkdir()
     (older / "encoder.json").write_text("{}")
+    killed, running = tmp_path / "partial-minilm-killed", tmp_path / "partial-minilm-running"
+    killed.mkdir()
+    running.mkdir()
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
 
     folder = ensure_encoder(tmp_path)
     assert folder.name == f"minilm-{export_key(source_model_dir())[:16]}"
     assert ensure_encoder(tmp_path) == folder
     assert len(calls) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # older one removed
+    # The older export and the partial one of a killed process are removed; the partial
+    # one of an export that may still be running is left alone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name, running.name]
     assert json.loads((folder / "encoder.json").read_text())["key"].startswith(folder.name[7:])
 
 
