@@ -84,6 +84,7 @@ class ManagedProcess:
         env: Mapping[str, str],
         log_path: Path,
         ready_url: str,
+        failed_statuses: frozenset[int] = frozenset(),
     ):
         self.name = name
         self.argv = list(argv)
@@ -91,6 +92,7 @@ class ManagedProcess:
         self.env = dict(env)
         self.log_path = log_path
         self.ready_url = ready_url
+        self.failed_statuses = failed_statuses
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -120,7 +122,8 @@ class ManagedProcess:
         )
 
     def is_ready(self) -> bool:
-        """True once the process answers 200 on `ready_url`; raises if it has exited."""
+        """True once the process answers 200 on `ready_url`; raises if it has exited or
+        answers one of `failed_statuses` (up, but it will never be ready)."""
         if self._process is None:
             raise RasaStartError(f"{self.name} was not started")
         code = self._process.poll()
@@ -130,9 +133,15 @@ class ManagedProcess:
                 f"{self.log_path}:\n{log_tail(self.log_path)}"
             )
         try:
-            return httpx.get(self.ready_url, timeout=2.0).status_code == 200
+            status = httpx.get(self.ready_url, timeout=2.0).status_code
         except httpx.HTTPError:
             return False
+        if status in self.failed_statuses:
+            raise RasaStartError(
+                f"{self.name} started but answers {status} on {self.ready_url.split('?')[0]}; "
+                f"{self.log_path}:\n{log_tail(self.log_path)}"
+            )
+        return status == 200
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM to the process group, SIGKILL after `grace_s`; closes the log."""
@@ -207,6 +216,9 @@ def rasa_server(
         env=env,
         log_path=log_path,
         ready_url=f"http://{host}:{port}/status{token}",
+        # Rasa loads the model before it listens; a server that listens and answers
+        # 409 ("No agent loaded") failed to load it and stays up without one.
+        failed_statuses=frozenset({409}),
     )
 
 

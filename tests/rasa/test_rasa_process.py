@@ -207,6 +207,42 @@ def test_a_process_that_exits_during_start_up_fails_with_its_log(tmp_path: Path)
         process.stop()
 
 
+def test_a_process_that_answers_a_failed_status_fails_at_once_with_its_log(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    process = ManagedProcess(
+        "test server",
+        [
+            sys.executable, "-c",
+            "import http.server\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        self.send_response(409); self.end_headers()\n"
+            "    def log_message(self, *args):\n"
+            "        pass\n"
+            "print('Could not load model', flush=True)\n"
+            f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n",
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        log_path=tmp_path / "logs" / "process.log",
+        ready_url=f"http://127.0.0.1:{port}/status?token=secret",
+        failed_statuses=frozenset({409}),
+    )  # fmt: skip
+    process.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            RasaStartError, match=r"(?s)answers 409 on .*/status;.*load model"
+        ) as info:
+            wait_until_ready([process], timeout_s=60)
+    finally:
+        process.stop()
+    assert time.monotonic() - started < 30  # not the whole timeout
+    assert "secret" not in str(info.value)  # the URL's token is not in the message
+
+
 def test_stop_is_safe_twice_and_before_start(tmp_path: Path) -> None:
     process = _python("import time; time.sleep(30)", tmp_path)
     process.stop()
